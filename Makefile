@@ -1,0 +1,30 @@
+# Set-up is part of every target: on a fresh machine `make demo` or `make test` installs what it
+# needs (espeak-ng from Debian, a virtualenv with the package) and then runs.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test bench setup
+
+$(VENV)/.runtime: setup.py
+	bash .ci/system-deps.sh
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.test: $(VENV)/.runtime setup.py
+	$(BIN)/pip install -q -e ".[test]"
+	touch $@
+
+setup: $(VENV)/.test
+
+demo: $(VENV)/.runtime
+	mkdir -p out
+	$(BIN)/tflipsync generate --face examples/astronaut.jpg --box 70,200,160,290 \
+		--audio examples/speech.wav --out out/demo.png
+
+test: $(VENV)/.test
+	$(BIN)/python -m pytest -q tests
+
+bench: $(VENV)/.test
+	$(BIN)/python benchmarks/inference.py

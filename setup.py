@@ -1,0 +1,31 @@
+"""tflipsync: Keras lip-sync (Wav2Lip family) with TFLite and TF-Serving export."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="tflipsync",
+    version="0.1.0",
+    description="Keras lip-sync (Wav2Lip family): networks, official-checkpoint import, TFLite and SavedModel export",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11,<3.12",
+    packages=find_packages(include=["tflipsync", "tflipsync.*"]),
+    install_requires=[
+        # `tensorflow`, not `tensorflow-cpu`: tensorflow-serving-api depends on it, and both
+        # together install two copies of TensorFlow over each other.
+        "tensorflow==2.21.0",
+        "keras>=3.10,<4",
+        "ai-edge-litert==2.3.0",
+        "av>=14,<19",
+        "numpy>=1.26,<3",
+        "scipy>=1.11",
+        "h5py>=3.10",
+        "absl-py>=2.1",
+        "tqdm>=4.66",
+    ],
+    extras_require={
+        # PyTorch is a test-time reference only: `pip install torch==2.13.0` takes the CPU build.
+        "test": ["pytest>=8", "torch==2.13.0", "librosa==0.11.0", "soundfile>=0.12"],
+    },
+    entry_points={"console_scripts": ["tflipsync = tflipsync.cli:main"]},
+)

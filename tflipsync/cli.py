@@ -1,0 +1,69 @@
+"""The `tflipsync` command: one sub-command per library entry point, each with its own absl flags.
+
+Each sub-command module defines `define_flags(flag_values)` and `run(flag_values)`; this file only
+dispatches, so importing it runs nothing.
+"""
+
+import importlib
+import os
+import sys
+
+from absl import flags
+
+from tflipsync.errors import InputError
+
+COMMANDS = {
+    "convert": ("tflipsync.convert", "import an official Wav2Lip checkpoint (.pth) as .weights.h5"),
+    "generate": ("tflipsync.generate", "run the generator on a face image and speech; write a contact sheet"),
+}
+
+
+def _usage():
+    lines = ["usage: tflipsync COMMAND [--flags]   (tflipsync COMMAND --help for its flags)", "", "commands:"]
+    lines += [f"  {name:10s} {summary}" for name, (_, summary) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def run_command(name, argv):
+    """Parses `argv` (flags only) for sub-command `name` and runs it; returns the exit status."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    module = importlib.import_module(COMMANDS[name][0])
+    flag_values = flags.FlagValues()
+    module.define_flags(flag_values)
+    if any(a in ("-h", "--help", "--helpshort") for a in argv):
+        print(f"usage: tflipsync {name} [--flags]\n\n{COMMANDS[name][1]}\n")
+        print(flag_values.module_help(module.__name__))
+        return 0
+    try:
+        extra = flag_values([f"tflipsync {name}"] + list(argv))
+        flag_values.validate_all_flags()
+    except flags.Error as err:
+        print(f"tflipsync {name}: {err}", file=sys.stderr)
+        return 2
+    if len(extra) > 1:
+        print(f"tflipsync {name}: unexpected arguments: {' '.join(extra[1:])}", file=sys.stderr)
+        return 2
+    try:
+        return module.run(flag_values) or 0
+    except InputError as err:
+        print(f"tflipsync {name}: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"tflipsync {name}: interrupted", file=sys.stderr)
+        return 130
+
+
+def main(argv=None):
+    """Entry point of the `tflipsync` console script."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0 if argv else 2
+    if argv[0] not in COMMANDS:
+        print(f"tflipsync: unknown command {argv[0]!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    return run_command(argv[0], argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""`tflipsync generate`: runs the generator on one face and a speech file, frame by frame.
+
+This is the network-level job (no face detection or paste-back): the face crop given by `--box`
+is the reference and the masked target for every video frame, each frame gets its mel window by
+the original inference convention, and a contact sheet of the generated faces is written.
+"""
+
+import os
+import time
+
+import numpy as np
+
+from tflipsync import audio, images
+from tflipsync.errors import InputError
+
+SAMPLE_RATE = 16000
+
+
+def generate_faces(face_crop, mel_windows, model, batch_size=32, progress=True):
+    """Generates one face per mel window with the reference and masked target set to `face_crop`.
+
+    Args:
+      face_crop: (96, 96, 3) BGR in [0, 1].
+      mel_windows: (N, 80, 16) normalised mel windows.
+      model: a generator.
+      batch_size: frames per call.
+      progress: show a progress bar.
+
+    Returns:
+      (N, 96, 96, 3) BGR in [0, 1], float32.
+    """
+    import tensorflow as tf
+    from tqdm import tqdm
+
+    face = images.masked_face_input(face_crop, face_crop)
+    predict = tf.function(lambda m, f: model([m, f], training=False), reduce_retracing=True)
+    outputs = []
+    with tqdm(total=len(mel_windows), unit="frame", disable=not progress, desc="generate") as bar:
+        for start in range(0, len(mel_windows), batch_size):
+            mel = mel_windows[start:start + batch_size, :, :, None]  # (b, 80, 16) -> (b, 80, 16, 1)
+            faces = np.broadcast_to(face, (len(mel),) + face.shape)
+            outputs.append(predict(tf.constant(mel, tf.float32), tf.constant(faces)).numpy())
+            bar.update(len(mel))
+    return np.concatenate(outputs, axis=0)
+
+
+def run_generate(face, audio_path, out, box=None, fps=25.0, weights=None, width=1.0, seed=0,
+                 batch_size=32, columns=10, max_frames=50, progress=True):
+    """Runs the whole job and returns a summary dict; see the module docstring."""
+    import keras
+
+    from tflipsync.models import build_generator
+
+    if fps <= 0:
+        raise InputError("--fps", f"must be positive, got {fps}")
+    for path in (face, audio_path) + ((weights,) if weights else ()):
+        if os.path.abspath(out) == os.path.abspath(path):
+            raise InputError(out, "the output path is one of the inputs")
+    crop = images.face_crop(images.read_image(face), box)
+    wav = audio.load_wav(audio_path, SAMPLE_RATE)
+    mel = audio.melspectrogram(wav)
+    if mel.shape[1] < audio.MEL_STEPS:
+        raise InputError(audio_path, "too short: at least 0.2 s of audio is needed")
+    windows = audio.inference_windows(mel, fps)
+
+    keras.utils.set_random_seed(seed)
+    model = build_generator(width)
+    if weights:
+        if not os.path.isfile(weights):
+            raise InputError(weights, "no such file")
+        model.load_weights(weights)
+    started = time.perf_counter()
+    generated = generate_faces(crop, windows, model, batch_size, progress)
+    seconds = time.perf_counter() - started
+
+    shown = generated[:max_frames]
+    sheet = images.contact_sheet(
+        np.concatenate([images.to_uint8_rgb(crop)[None], images.to_uint8_rgb(shown)]), columns)
+    images.write_png(out, sheet)
+    return {
+        "audio_seconds": len(wav) / SAMPLE_RATE,
+        "mel_shape": mel.shape,
+        "frames": len(windows),
+        "fps": fps,
+        "frames_per_second": len(windows) / seconds,
+        "weights": weights or f"random initialisation (seed {seed}): untrained, so the faces are not lip-synced",
+        "out": out,
+    }
+
+
+def define_flags(flag_values):
+    from absl import flags
+
+    fv = {"flag_values": flag_values}
+    flags.DEFINE_string("face", None, "Face image (PNG or JPEG).", **fv)
+    flags.DEFINE_string("audio", None, "Speech: any audio file or the audio track of a video.", **fv)
+    flags.DEFINE_string("out", None, "Contact sheet to write (PNG): the input crop, then generated frames.", **fv)
+    flags.DEFINE_list("box", None, "Face box in the image: top,bottom,left,right (default: whole image).", **fv)
+    flags.DEFINE_float("fps", 25.0, "Video frame rate the mel windows are cut for.", **fv)
+    flags.DEFINE_string("weights", None, "Generator .weights.h5 (e.g. from `tflipsync convert`).", **fv)
+    flags.DEFINE_float("width", 1.0, "Generator width the weights were made for.", **fv)
+    flags.DEFINE_integer("seed", 0, "Seed of the random initialisation used without --weights.", **fv)
+    flags.DEFINE_integer("batch_size", 32, "Frames per generator call.", lower_bound=1, **fv)
+    flags.DEFINE_integer("max_frames", 50, "Frames shown on the contact sheet.", lower_bound=1, **fv)
+    for name in ("face", "audio", "out"):
+        flags.mark_flag_as_required(name, flag_values=flag_values)
+
+
+def run(flag_values):
+    box = None
+    if flag_values.box:
+        try:
+            box = tuple(int(v) for v in flag_values.box)
+        except ValueError:
+            box = ()
+        if len(box) != 4:
+            raise InputError("--box", "expected four integers: top,bottom,left,right")
+    summary = run_generate(flag_values.face, flag_values.audio, flag_values.out, box, flag_values.fps,
+                           flag_values.weights, flag_values.width, flag_values.seed,
+                           flag_values.batch_size, max_frames=flag_values.max_frames)
+    print(f"{summary['audio_seconds']:.2f} s of audio -> mel {summary['mel_shape']} -> "
+          f"{summary['frames']} frames at {summary['fps']:g} fps, generated at "
+          f"{summary['frames_per_second']:.1f} frames/s")
+    print(f"weights: {summary['weights']}")
+    print(f"wrote {summary['out']} (input crop, then the first generated faces)")

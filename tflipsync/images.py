@@ -1,0 +1,89 @@
+"""Image files in and out, and the face-crop conventions of the networks (BGR, [0, 1], 96x96)."""
+
+import os
+import tempfile
+
+import numpy as np
+
+from tflipsync.errors import InputError
+
+FACE_SIZE = 96
+
+
+def read_image(path):
+    """Reads a PNG, JPEG, BMP or GIF (first frame) as an RGB uint8 array (H, W, 3)."""
+    import tensorflow as tf
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise InputError(path, "no such file")
+    if os.path.getsize(path) == 0:
+        raise InputError(path, "empty file")
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        image = tf.io.decode_image(data, channels=3, expand_animations=False).numpy()
+    except (tf.errors.InvalidArgumentError, ValueError):
+        raise InputError(path, "not a readable image (PNG, JPEG, BMP or GIF)") from None
+    return image
+
+
+def face_crop(image, box=None):
+    """Cuts `box` = (top, bottom, left, right) out of an RGB image and makes a network input.
+
+    The crop is resized to 96x96 with bilinear filtering (aspect ratio not kept, as in the
+    original) and returned BGR in [0, 1], shape (96, 96, 3), float32.
+    """
+    import tensorflow as tf
+
+    height, width = image.shape[:2]
+    top, bottom, left, right = box if box is not None else (0, height, 0, width)
+    if not (0 <= top < bottom <= height and 0 <= left < right <= width):
+        raise InputError("--box", f"({top}, {bottom}, {left}, {right}) is not inside the {width}x{height} image")
+    crop = image[top:bottom, left:right].astype(np.float32)
+    crop = tf.image.resize(crop, (FACE_SIZE, FACE_SIZE), method="bilinear", antialias=False).numpy()
+    return np.clip(crop[..., ::-1] / 255.0, 0.0, 1.0).astype(np.float32)
+
+
+def masked_face_input(target, reference):
+    """The generator's (..., 96, 96, 6) input: target with rows 48..95 zeroed, then the reference."""
+    masked = np.array(target, np.float32, copy=True)
+    masked[..., FACE_SIZE // 2:, :, :] = 0.0
+    return np.concatenate([masked, np.asarray(reference, np.float32)], axis=-1)
+
+
+def to_uint8_rgb(bgr_unit):
+    """BGR floats in [0, 1] -> RGB uint8, rounding (the original truncates)."""
+    return np.clip(np.rint(np.asarray(bgr_unit)[..., ::-1] * 255.0), 0, 255).astype(np.uint8)
+
+
+def write_png(path, rgb):
+    """Writes an RGB uint8 image as PNG through a temporary file, so no partial file is left."""
+    import tensorflow as tf
+
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise InputError(path, "the output directory does not exist")
+    encoded = tf.io.encode_png(np.ascontiguousarray(rgb)).numpy()
+    fd, tmp = tempfile.mkstemp(prefix=".tflipsync-", suffix=".png", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(encoded)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def contact_sheet(images, columns):
+    """Tiles (N, H, W, 3) uint8 images into one image, `columns` per row, black padding."""
+    images = np.asarray(images)
+    count, height, width, channels = images.shape
+    rows = -(-count // columns)
+    sheet = np.zeros((rows * height, columns * width, channels), np.uint8)
+    for index, image in enumerate(images):
+        r, c = divmod(index, columns)
+        sheet[r * height:(r + 1) * height, c * width:(c + 1) * width] = image
+    return sheet
