@@ -26,7 +26,7 @@ def _usage():
 
 def run_command(name, argv):
     """Parses `argv` (flags only) for sub-command `name` and runs it; returns the exit status."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     module = importlib.import_module(COMMANDS[name][0])
     flag_values = flags.FlagValues()
     module.define_flags(flag_values)
