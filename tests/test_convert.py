@@ -36,7 +36,7 @@ def _outputs(kind, keras_model, torch_model, batch=3, seed=0):
     nhwc, nchw = _inputs(kind, batch, seed)
     with torch.no_grad():
         expected = torch_model(*nchw)
-    actual = keras_model(nhwc, training=False)
+    actual = keras_model(nhwc if len(nhwc) > 1 else nhwc[0], training=False)
     if kind == "expert":
         return [np.asarray(a) for a in actual], [e.numpy() for e in expected]
     expected = expected.numpy()
@@ -178,8 +178,14 @@ def test_not_a_checkpoint(tmp_path):
 
 def _cli(*args, block_torch=True):
     """Runs `python -m tflipsync.convert` in a child whose `import torch` fails."""
-    prelude = "import sys; sys.modules['torch'] = None; " if block_torch else ""
-    code = prelude + "import runpy; runpy.run_module('tflipsync.convert', run_name='__main__')"
+    prelude = (
+        "import sys\n"
+        "class NoTorch:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'torch':\n"
+        "            raise ImportError('torch is blocked in this test')\n"
+        "sys.meta_path.insert(0, NoTorch())\n") if block_torch else ""
+    code = prelude + "import runpy\nrunpy.run_module('tflipsync.convert', run_name='__main__')"
     env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env,
                           timeout=120)
