@@ -12,7 +12,6 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -38,32 +37,29 @@ def frames_per_second(call, batch, seconds, blocks=5):
     return statistics.median(rates)
 
 
-def tflite_generator(model, batch, directory):
-    """Converts the generator at a fixed batch size to an fp32 .tflite with builtin ops only."""
+def tflite_generator(model, batch):
+    """Converts the generator at a fixed batch size to an fp32 .tflite with builtin ops only.
+
+    The model is re-wrapped with fixed-batch inputs so that the transposed convolutions get static
+    output shapes; `from_keras_model` freezes the Keras 3 variables and folds batch norm (a
+    hand-written tf.function over the model keeps them as resource variables, which TFLite leaves
+    uninitialised).
+    """
+    import keras
     import tensorflow as tf
 
-    class Serving(tf.Module):
-        def __init__(self):
-            super().__init__()
-            self.model = model
-
-        @tf.function(input_signature=[tf.TensorSpec([batch, 80, 16, 1], tf.float32, name="mel"),
-                                      tf.TensorSpec([batch, 96, 96, 6], tf.float32, name="face")])
-        def serve(self, mel, face):
-            return {"image": self.model([mel, face], training=False)}
-
-    module = Serving()
-    saved = os.path.join(directory, f"generator_b{batch}")
-    tf.saved_model.save(module, saved, signatures={"serving_default": module.serve})
-    converter = tf.lite.TFLiteConverter.from_saved_model(saved)
+    mel = keras.Input((80, 16, 1), batch_size=batch, name="mel")
+    face = keras.Input((96, 96, 6), batch_size=batch, name="face")
+    fixed = keras.Model([mel, face], model([mel, face]))
+    converter = tf.lite.TFLiteConverter.from_keras_model(fixed)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     return converter.convert()
 
 
 def interpreter_call(interpreter_class, content, threads, mel, face):
     interpreter = interpreter_class(model_content=content, num_threads=threads)
-    runner = interpreter.get_signature_runner("serving_default")
-    return lambda: runner(mel=mel, face=face)["image"]
+    runner = interpreter.get_signature_runner()
+    return lambda: next(iter(runner(mel=mel, face=face).values()))
 
 
 def main():
@@ -94,45 +90,44 @@ def main():
     load_state_dict(model, {k: v.numpy() for k, v in torch_model.state_dict().items()})
 
     results = []
-    with tempfile.TemporaryDirectory() as directory:
-        for batch in [int(b) for b in args.batches.split(",")]:
-            rng = np.random.default_rng(batch)
-            mel = rng.normal(size=(batch, 80, 16, 1)).astype(np.float32)
-            face = rng.uniform(size=(batch, 96, 96, 6)).astype(np.float32)
-            torch_mel = torch.from_numpy(mel.transpose(0, 3, 1, 2).copy())
-            torch_face = torch.from_numpy(face.transpose(0, 3, 1, 2).copy())
-            tf_mel, tf_face = tf.constant(mel), tf.constant(face)
-            keras_fn = tf.function(lambda m, f: model([m, f], training=False))
-            xla_fn = tf.function(lambda m, f: model([m, f], training=False), jit_compile=True)
-            content = tflite_generator(model, batch, directory)
+    for batch in [int(b) for b in args.batches.split(",")]:
+        rng = np.random.default_rng(batch)
+        mel = rng.normal(size=(batch, 80, 16, 1)).astype(np.float32)
+        face = rng.uniform(size=(batch, 96, 96, 6)).astype(np.float32)
+        torch_mel = torch.from_numpy(mel.transpose(0, 3, 1, 2).copy())
+        torch_face = torch.from_numpy(face.transpose(0, 3, 1, 2).copy())
+        tf_mel, tf_face = tf.constant(mel), tf.constant(face)
+        keras_fn = tf.function(lambda m, f: model([m, f], training=False))
+        xla_fn = tf.function(lambda m, f: model([m, f], training=False), jit_compile=True)
+        content = tflite_generator(model, batch)
 
-            def torch_call():
-                with torch.inference_mode():
-                    return torch_model(torch_mel, torch_face)
+        def torch_call():
+            with torch.inference_mode():
+                return torch_model(torch_mel, torch_face)
 
-            engines = [
-                ("PyTorch fp32 (eager)", torch_call),
-                ("Keras fp32 (tf.function)", lambda: keras_fn(tf_mel, tf_face)),
-                ("Keras fp32 (tf.function, XLA)", lambda: xla_fn(tf_mel, tf_face)),
-                ("TFLite fp32 (tf.lite.Interpreter)",
-                 interpreter_call(tf.lite.Interpreter, content, args.threads, mel, face)),
-                ("TFLite fp32 (ai-edge-litert)",
-                 interpreter_call(LiteRTInterpreter, content, args.threads, mel, face)),
-            ]
-            reference = torch_call().numpy().transpose(0, 2, 3, 1)
-            baseline = None
-            for name, call in engines:
-                output = np.asarray(call())
-                output = output.transpose(0, 2, 3, 1) if output.shape[1] == 3 else output
-                error = float(np.abs(output - reference).max())
-                rate = frames_per_second(call, batch, args.seconds)
-                baseline = baseline or rate
-                row = {"batch": batch, "engine": name, "frames_per_s": rate,
-                       "vs_pytorch": rate / baseline, "max_abs_diff_vs_pytorch": error,
-                       "tflite_bytes": len(content) if "TFLite" in name else None}
-                results.append(row)
-                print(f"batch {batch:3d}  {name:36s} {rate:7.2f} frames/s  {rate / baseline:5.2f}x PyTorch"
-                      f"  (max |diff| {error:.1e})", flush=True)
+        engines = [
+            ("PyTorch fp32 (eager)", torch_call),
+            ("Keras fp32 (tf.function)", lambda: keras_fn(tf_mel, tf_face)),
+            ("Keras fp32 (tf.function, XLA)", lambda: xla_fn(tf_mel, tf_face)),
+            ("TFLite fp32 (tf.lite.Interpreter)",
+             interpreter_call(tf.lite.Interpreter, content, args.threads, mel, face)),
+            ("TFLite fp32 (ai-edge-litert)",
+             interpreter_call(LiteRTInterpreter, content, args.threads, mel, face)),
+        ]
+        reference = torch_call().numpy().transpose(0, 2, 3, 1)
+        baseline = None
+        for name, call in engines:
+            output = np.asarray(call())
+            output = output.transpose(0, 2, 3, 1) if output.shape[1] == 3 else output
+            error = float(np.abs(output - reference).max())
+            rate = frames_per_second(call, batch, args.seconds)
+            baseline = baseline or rate
+            row = {"batch": batch, "engine": name, "frames_per_s": rate,
+                   "vs_pytorch": rate / baseline, "max_abs_diff_vs_pytorch": error,
+                   "tflite_bytes": len(content) if "TFLite" in name else None}
+            results.append(row)
+            print(f"batch {batch:3d}  {name:36s} {rate:7.2f} frames/s  {rate / baseline:5.2f}x PyTorch"
+                  f"  (max |diff| {error:.1e})", flush=True)
 
     print(f"\ngenerator width {args.width:g}, {args.threads} threads, {os.cpu_count()} CPUs, "
           f"TF {tf.__version__}, torch {torch.__version__}")
