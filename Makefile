@@ -10,6 +10,7 @@ $(VENV)/.runtime: setup.py
 	bash .ci/system-deps.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -e .
+	$(BIN)/tflipsync fetch-models
 	touch $@
 
 $(VENV)/.test: $(VENV)/.runtime setup.py

@@ -22,6 +22,11 @@ setup(
         "h5py>=3.10",
         "absl-py>=2.1",
         "tqdm>=4.66",
+        # Tasks API for face detection; it brings opencv-contrib-python (cv2). Model files come
+        # from the 0.10.21 wheel: `tflipsync fetch-models`.
+        "mediapipe==1.2.3",
+        # Real face photos (astronaut) for the synthetic corpus.
+        "scikit-image>=0.24",
     ],
     extras_require={
         # PyTorch is a test-time reference only: `pip install torch==2.13.0` takes the CPU build.

@@ -15,6 +15,9 @@ from tflipsync.errors import InputError
 COMMANDS = {
     "convert": ("tflipsync.convert", "import an official Wav2Lip checkpoint (.pth) as .weights.h5"),
     "generate": ("tflipsync.generate", "run the generator on a face image and speech; write a contact sheet"),
+    "fetch-models": ("tflipsync.assets", "fetch the MediaPipe face model files (once, at set-up)"),
+    "synth": ("tflipsync.synth", "make a synthetic talking-face corpus (mp4 + ground truth)"),
+    "preprocess": ("tflipsync.preprocess", "track faces in videos and pack clips for training"),
 }
 
 
