@@ -1,5 +1,6 @@
 """Small media files for tests: videos written with PyAV, speech from espeak-ng."""
 
+import fractions
 import shutil
 import subprocess
 
@@ -17,7 +18,7 @@ def espeak(path, text, voice="en", rate=160, pitch=50):
     return path
 
 
-def write_video(path, frames, fps=25, audio=None, sample_rate=16000, video=True):
+def write_video(path, frames, fps=25, audio=None, sample_rate=16000, video=True, times_ms=None):
     """Writes an mp4 (H.264 + AAC) from RGB uint8 frames and float mono audio.
 
     Args:
@@ -28,6 +29,7 @@ def write_video(path, frames, fps=25, audio=None, sample_rate=16000, video=True)
         audio: float32 (N,) mono samples in [-1, 1], or None for no audio stream.
         sample_rate: rate of `audio`.
         video: False writes an audio-only file.
+        times_ms: per-frame presentation times in milliseconds, for a variable frame rate video.
     """
     frames = list(frames) if video else []
     with av.open(str(path), mode="w") as container:
@@ -37,11 +39,16 @@ def write_video(path, frames, fps=25, audio=None, sample_rate=16000, video=True)
             height, width = (frames[0].shape[:2] if frames else (64, 64))
             vstream.width, vstream.height, vstream.pix_fmt = width, height, "yuv420p"
             vstream.options = {"crf": "20", "preset": "veryfast"}
+            if times_ms is not None:
+                vstream.codec_context.time_base = fractions.Fraction(1, 1000)
         astream = None
         if audio is not None:
             astream = container.add_stream("aac", rate=sample_rate, layout="mono")
-        for frame in frames:
-            for packet in vstream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+        for i, frame in enumerate(frames):
+            picture = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            if times_ms is not None:
+                picture.pts, picture.time_base = int(times_ms[i]), fractions.Fraction(1, 1000)
+            for packet in vstream.encode(picture):
                 container.mux(packet)
         if vstream is not None and frames:
             for packet in vstream.encode():

@@ -31,6 +31,8 @@ def batch(tmp_path_factory, speech):
     frames = astronaut_frames(FRAMES)
     write_video(root / "good" / "00001.mp4", frames, 25, speech[:FRAMES * 640 + 8000])
     write_video(root / "good" / "00002.mp4", frames, 30, speech)
+    durations = [40 if i % 3 else 80 for i in range(FRAMES)]  # variable frame rate
+    write_video(root / "good" / "00003.mp4", frames, 25, speech, times_ms=np.cumsum([0] + durations[:-1]))
     write_video(root / "bad" / "silent.mp4", frames, 25, None)
     write_video(root / "bad" / "audio_only.mp4", [], 25, speech, video=False)
     write_video(root / "bad" / "no_frames.mp4", [], 25, speech)
@@ -49,7 +51,7 @@ def test_bad_inputs_are_reported_and_the_rest_written(batch):
     root, out, result, _ = batch
     assert result.returncode == 1, result.stderr[-2000:]
     lines = result.stdout.splitlines()
-    assert lines[0] == "preprocess: 2 clips written, 0 already done, 5 skipped"
+    assert lines[0] == "preprocess: 3 clips written, 0 already done, 5 skipped"
     reasons = {os.path.basename(line.split(":")[0].strip()): line.split(": ", 1)[1]
                for line in lines if line.startswith("  ")}
     assert reasons["silent.mp4"].startswith("no audio")
@@ -58,9 +60,9 @@ def test_bad_inputs_are_reported_and_the_rest_written(batch):
     assert reasons["no_face.mp4"].startswith("no face")
     assert reasons["truncated.mp4"].startswith("corrupt")
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
-        "good/00001.tfrecord", "good/00002.tfrecord", preprocess.REPORT]
+        "good/00001.tfrecord", "good/00002.tfrecord", "good/00003.tfrecord", preprocess.REPORT]
     report = json.loads((out / preprocess.REPORT).read_text())
-    assert len(report["skipped"]) == 5 and report["written"] == 2
+    assert len(report["skipped"]) == 5 and report["written"] == 3
 
 
 def test_inputs_are_left_untouched(batch):
@@ -89,6 +91,15 @@ def test_record_contents_line_up(batch, name, fps):
     # crops are BGR: the astronaut's orange suit/skin makes red the strongest channel, last here
     mean = clip["frames"].reshape(-1, 3).mean(axis=0)
     assert mean[2] > mean[0]
+
+
+def test_variable_frame_rate_clip_is_timed_by_timestamps(batch):
+    _, out, _, _ = batch
+    clip = records.read_clip(str(out / "good" / "00003.tfrecord"))
+    durations = [40 if i % 3 else 80 for i in range(FRAMES)]
+    times_ms = np.cumsum([0] + durations[:-1])
+    assert clip["mel_starts"].tolist() == [int(80.0 * t / 1000.0) for t in times_ms]
+    assert clip["mel_starts"].tolist() != [audio.mel_start(i, clip["fps"]) for i in range(FRAMES)]
 
 
 def test_rerun_skips_finished_clips(batch, tmp_path):

@@ -2,7 +2,7 @@
 
 Frame times follow the original's convention where it is well defined: for a constant frame rate
 video, frame i is at i / fps seconds, so `int(80 * t)` equals `audio.mel_start(i, fps)`. A video
-whose presentation timestamps stray from that grid by half a frame or more is variable frame
+whose presentation timestamps stray from that grid by a quarter of a frame or more is variable frame
 rate, and its frames are timed by their timestamps relative to the audio stream's start.
 """
 
@@ -111,6 +111,6 @@ def frame_times(pts_times, info):
     if len(pts) == 0 or not np.isfinite(pts).all():
         return grid, True
     drift = np.abs((pts - pts[0]) - grid)
-    if drift.max() < 0.5 / info.fps:
+    if drift.max() < 0.25 / info.fps:
         return grid, True
     return pts - info.audio_start, False
