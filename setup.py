@@ -22,6 +22,8 @@ setup(
         "h5py>=3.10",
         "absl-py>=2.1",
         "tqdm>=4.66",
+        # TensorBoard summaries of training (TF 2.21 no longer installs it).
+        "tensorboard>=2.20",
         # Tasks API for face detection; it brings opencv-contrib-python (cv2). Model files come
         # from the 0.10.21 wheel: `tflipsync fetch-models`.
         "mediapipe==1.2.3",

@@ -1,0 +1,225 @@
+"""The one training loop of all recipes: strategy, data, checkpoints, evaluation, summaries.
+
+    train(config)  # see config.py; train.py calls it
+
+The loop owns what the steps (tasks.py) do not: the strategy scope every variable is built in,
+distributed datasets, a `tf.train.CheckpointManager` (networks, optimizers, step, schedule
+state) saved every `checkpoint_interval` steps and at the end, resumption from the latest
+checkpoint, evaluation every `eval_interval` steps with the best-by-validation weights kept,
+TensorBoard summaries, a progress bar, and a stop with a clear message on a non-finite loss
+(the last good checkpoint stays the latest). Only the chief writes; other workers of a
+multi-worker run write to a scratch folder that is deleted.
+
+Data position: the pipelines are deterministic for a seed, and a run resumed at step k reads
+the stream of seed (seed, k), so a resumed run never replays the batches of its first part
+(the exact stream position is not checkpointed: shuffle buffers are large).
+"""
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tflipsync import data
+from tflipsync.training import tasks
+
+CHECKPOINTS = "checkpoints"
+BEST = "best"
+
+
+class NonFiniteLoss(RuntimeError):
+    """A training loss became NaN or infinite."""
+
+
+def make_strategy(config):
+    """The tf.distribute strategy named by config.strategy."""
+    if config.strategy == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if config.strategy == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if config.strategy == "tpu":
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=config.tpu or "")
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    return tf.distribute.get_strategy()
+
+
+def is_chief(strategy):
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return True
+    task_type, task_id = resolver.task_type, resolver.task_id
+    return task_type in (None, "chief") or (task_type == "worker" and task_id == 0
+                                             and "chief" not in resolver.cluster_spec().as_dict())
+
+
+def _dataset_fn(config, filelist, seed, repeat=True):
+    make = data.expert_dataset if config.model == "expert" else data.generator_dataset
+    extra = {"hard_negative_prob": config.hard_negative_prob} if config.model == "expert" else {}
+
+    def dataset_fn(input_context):
+        return make(config.data_dir, config.batch_size, filelist=filelist, seed=seed,
+                    input_context=input_context, samples_per_clip=config.samples_per_clip,
+                    repeat=repeat, **extra)
+    return dataset_fn
+
+
+def _image_grid(batch, generated, count=4):
+    """(1, H, W, 3) RGB grid: rows of reference | masked | generated | truth (first frame)."""
+    face = batch["face"][:count, 0]
+    rows = [face[..., 3:6], face[..., 0:3], generated[:count, 0], batch["target"][:count, 0]]
+    grid = tf.concat([tf.concat(tf.unstack(r), axis=0) for r in rows], axis=1)
+    return grid[tf.newaxis, ..., ::-1]  # BGR -> RGB
+
+
+def _local(values):
+    """Numbers of a dict of (reduced) tensors."""
+    return {k: float(v.numpy()) for k, v in values.items()}
+
+
+def train(config, out=sys.stdout):
+    """Trains config.model until config.max_steps; returns the final {metric: value} dict."""
+    if config.mixed_precision != "float32":
+        keras.mixed_precision.set_global_policy(config.mixed_precision)
+    strategy = make_strategy(config)
+    chief = is_chief(strategy)
+    write_dir = config.model_dir if chief else tempfile.mkdtemp(prefix="tflipsync-worker-")
+    os.makedirs(write_dir, exist_ok=True)
+    keras.utils.set_random_seed(config.seed)
+
+    with strategy.scope():
+        task = tasks.TASKS[config.model](config, config.batch_size)
+        step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step",
+                           aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+        best = tf.Variable(np.inf, dtype=tf.float32, trainable=False, name="best_validation",
+                           aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+    checkpoint = tf.train.Checkpoint(step=step, best_validation=best, **task.trackables())
+    manager = tf.train.CheckpointManager(checkpoint, os.path.join(write_dir, CHECKPOINTS),
+                                         max_to_keep=config.keep_checkpoints)
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        print(f"resumed from {manager.latest_checkpoint} at step {int(step.numpy())}", file=out)
+    if chief:
+        _write_config(config, write_dir)
+    start = int(step.numpy())
+
+    train_data = strategy.distribute_datasets_from_function(
+        _dataset_fn(config, config.train_list, seed=config.seed * 1_000_003 + start))
+    iterator = iter(train_data)
+
+    @tf.function
+    def train_call(batch):
+        results = strategy.run(task.train_step, args=(batch,))
+        step.assign_add(1)
+        return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in results.items()}
+
+    @tf.function
+    def eval_call(batch):
+        results = strategy.run(task.eval_step, args=(batch,))
+        return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in results.items()}
+
+    def evaluate():
+        val_data = strategy.distribute_datasets_from_function(
+            _dataset_fn(config, config.val_list or config.train_list, seed=config.seed + 7919))
+        totals = {}
+        for _, batch in zip(range(config.eval_batches), val_data):
+            for k, v in _local(eval_call(batch)).items():
+                totals[k] = totals.get(k, 0.0) + v
+        count = totals.pop("count")
+        return {k: v / count for k, v in totals.items()}
+
+    writers = {}
+    if chief:
+        writers = {name: tf.summary.create_file_writer(os.path.join(write_dir, name))
+                   for name in ("train", "validation")}
+
+    from tqdm import tqdm
+    bar = tqdm(total=config.max_steps, initial=start, unit="step", desc=f"train {config.model}",
+               disable=not (config.progress and chief), file=out if out is not sys.stdout else None)
+    metrics, last = {}, {}
+    started = time.perf_counter()
+    try:
+        while int(step.numpy()) < config.max_steps:
+            batch = next(iterator)
+            metrics = _local(train_call(batch))
+            current = int(step.numpy())
+            if not all(np.isfinite(v) for v in metrics.values()):
+                raise NonFiniteLoss(
+                    f"non-finite training loss at step {current} ({_format(metrics)}); stopped "
+                    f"without saving, the last good checkpoint is {manager.latest_checkpoint}")
+            bar.update(1)
+            bar.set_postfix_str(_format(metrics, short=True))
+            if chief and current % config.log_interval == 0:
+                _scalars(writers["train"], metrics, current)
+            if chief and config.model == "generator" and current % config.image_interval == 0:
+                with writers["train"].as_default():
+                    generated = task.generate(batch_local(strategy, batch), training=False)
+                    tf.summary.image("reference|masked|generated|truth",
+                                     _image_grid(batch_local(strategy, batch), generated), step=current)
+            if current % config.eval_interval == 0 or current == config.max_steps:
+                last = evaluate()
+                change = task.schedule(last)
+                print(f"step {current}: validation {_format(last)}" + (f"; {change}" if change else ""),
+                      file=out)
+                if chief:
+                    _scalars(writers["validation"], last, current)
+                key = "loss" if config.model == "expert" else "l1"
+                if last[key] < float(best.numpy()):
+                    best.assign(last[key])
+                    _save_weights(task, os.path.join(write_dir, BEST))
+            if current % config.checkpoint_interval == 0 or current == config.max_steps:
+                manager.save(checkpoint_number=current)
+    finally:
+        bar.close()
+        for writer in writers.values():
+            writer.flush()
+    _save_weights(task, write_dir)
+    elapsed = time.perf_counter() - started
+    done = int(step.numpy()) - start
+    print(f"trained {done} steps in {elapsed:.1f} s ({done / max(elapsed, 1e-9):.2f} steps/s); "
+          f"weights in {write_dir}", file=out)
+    if not chief:
+        shutil.rmtree(write_dir, ignore_errors=True)
+    return {"train": metrics, "validation": last}
+
+
+def batch_local(strategy, batch):
+    """The first replica's part of a distributed batch (for image summaries)."""
+    return {k: strategy.experimental_local_results(v)[0] for k, v in batch.items()}
+
+
+def _format(metrics, short=False):
+    return ", ".join(f"{k} {v:.3f}" if short else f"{k} {v:.4f}" for k, v in sorted(metrics.items()))
+
+
+def _scalars(writer, metrics, step):
+    with writer.as_default():
+        for name, value in metrics.items():
+            tf.summary.scalar(name, value, step=step)
+
+
+def _save_weights(task, directory):
+    """Writes each network's .weights.h5 atomically (temporary name, then rename)."""
+    os.makedirs(directory, exist_ok=True)
+    for stem, model in task.weights().items():
+        final = os.path.join(directory, f"{stem}.weights.h5")
+        temporary = os.path.join(directory, f".{stem}.partial.weights.h5")
+        model.save_weights(temporary)
+        os.replace(temporary, final)
+
+
+def _write_config(config, directory):
+    """Writes the resolved flags as a flagfile (`--flagfile=MODEL_DIR/flags.txt` repeats the run)."""
+    import dataclasses
+    lines = [f"--{k}={v}" for k, v in sorted(dataclasses.asdict(config).items()) if v is not None]
+    path = os.path.join(directory, "flags.txt")
+    temporary = path + ".partial"
+    with open(temporary, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    os.replace(temporary, path)

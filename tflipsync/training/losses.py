@@ -1,0 +1,46 @@
+"""Losses of the three recipes, per example, so that the loop can average over the global batch.
+
+All functions return per-example float32 tensors; `tf.nn.compute_average_loss` (in the tasks)
+divides by the global batch size, which is what keeps multi-replica training equal to one device.
+"""
+
+import tensorflow as tf
+
+from tflipsync.models.expert import SYNC_FRAMES
+
+LOG_FLOOR = -100.0  # PyTorch's BCELoss clamps log(p) at -100, so a probability of 0 stays finite
+
+
+def binary_cross_entropy(probability, target):
+    """BCE of probabilities against 0/1 targets, PyTorch BCELoss semantics. (B,) -> (B,)."""
+    probability = tf.cast(probability, tf.float32)
+    target = tf.cast(target, tf.float32)
+    log_p = tf.maximum(tf.math.log(probability), LOG_FLOOR)
+    log_not_p = tf.maximum(tf.math.log(1.0 - probability), LOG_FLOOR)
+    return -(target * log_p + (1.0 - target) * log_not_p)
+
+
+def cosine(audio_embedding, face_embedding):
+    """Cosine of L2-normalised embeddings: the expert's in-sync probability. (B, C) -> (B,)."""
+    return tf.reduce_sum(tf.cast(audio_embedding, tf.float32) * tf.cast(face_embedding, tf.float32),
+                         axis=-1)
+
+
+def sync_loss(expert, mel, lower_faces, target, training):
+    """Expert BCE on the cosine; returns (per-example loss (B,), probability (B,))."""
+    audio_embedding, face_embedding = expert([mel, lower_faces], training=training)
+    probability = cosine(audio_embedding, face_embedding)
+    return binary_cross_entropy(probability, target), probability
+
+
+def lower_half_stack(frames):
+    """(B, 5, 96, 96, 3) generated or true frames -> (B, 48, 96, 15) expert input, frame-major."""
+    lower = frames[:, :, frames.shape[2] // 2:]  # (B, 5, 48, 96, 3)
+    lower = tf.transpose(lower, [0, 2, 3, 1, 4])  # (B, 48, 96, 5, 3)
+    return tf.reshape(lower, [-1, lower.shape[1], lower.shape[2], 3 * SYNC_FRAMES])
+
+
+def l1(generated, target):
+    """Mean absolute error per example over frames, pixels and channels. (B, ...) -> (B,)."""
+    difference = tf.abs(tf.cast(generated, tf.float32) - tf.cast(target, tf.float32))
+    return tf.reduce_mean(tf.reshape(difference, [tf.shape(difference)[0], -1]), axis=1)
