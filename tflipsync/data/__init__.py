@@ -1,0 +1,17 @@
+"""Training data: packed clip records (`records`) and the tf.data pipelines that read them.
+
+`expert_dataset` and `generator_dataset` are imported on first use, so that importing
+`tflipsync.data.records` (preprocess workers) does not load TensorFlow.
+"""
+
+__all__ = ["expert_dataset", "generator_dataset"]
+
+
+def __getattr__(name):
+    if name == "expert_dataset":
+        from tflipsync.data.expert import expert_dataset
+        return expert_dataset
+    if name == "generator_dataset":
+        from tflipsync.data.generator import generator_dataset
+        return generator_dataset
+    raise AttributeError(f"module 'tflipsync.data' has no attribute {name!r}")
