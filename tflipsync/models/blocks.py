@@ -111,11 +111,15 @@ def apply_stack(x, specs, name, width=1.0, norm=True):
 
 @keras.saving.register_keras_serializable(package="tflipsync")
 class L2Normalize(layers.Layer):
-    """x / max(||x||_2, 1e-12) along the last axis, as torch.nn.functional.normalize."""
+    """x / max(||x||_2, 1e-12) along the last axis, as torch.nn.functional.normalize.
+
+    Written as sqrt(max(sum x^2, 1e-24)), the same value, so that an all-zero vector (a ReLU
+    output can be one) has a finite gradient instead of the NaN of sqrt's slope at 0.
+    """
 
     def call(self, x):
-        norm = keras.ops.sqrt(keras.ops.sum(keras.ops.square(x), axis=-1, keepdims=True))
-        return x / keras.ops.maximum(norm, 1e-12)
+        squared = keras.ops.sum(keras.ops.square(x), axis=-1, keepdims=True)
+        return x / keras.ops.sqrt(keras.ops.maximum(squared, 1e-24))
 
 
 class WidthModel(keras.Model):

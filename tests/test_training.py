@@ -1,0 +1,162 @@
+"""Training: losses, the frozen expert, and the tiny recipes end to end (train.py)."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tflipsync.data import records
+from tflipsync.training import config as training_config
+from tflipsync.training import losses, tasks
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def write_clips(directory, count=3, frames=40, seed=0, nan_mel=False):
+    """Random-content clip records (25 fps), enough for every pipeline."""
+    rng = np.random.default_rng(seed)
+    for index in range(count):
+        n = frames
+        mel = rng.uniform(-4, 4, size=(int(80 * n / 25) + 20, 80)).astype(np.float32)
+        if nan_mel:
+            mel[:] = np.nan
+        records.write_clip(os.path.join(directory, f"g{index}", "00000.tfrecord"), {
+            "frames": rng.integers(0, 256, size=(n, 96, 96, 3), dtype=np.uint8),
+            "present": np.ones(n, bool), "times": np.arange(n) / 25.0,
+            "mel_starts": [int(80.0 * (i / 25.0)) for i in range(n)],
+            "boxes": np.zeros((n, 4)), "landmarks": np.zeros((n, records.MESH_POINTS, 3)),
+            "audio": np.zeros(16000, np.float32), "mel": mel, "fps": 25.0})
+    return directory
+
+
+def test_binary_cross_entropy_follows_pytorch_bceloss():
+    p = tf.constant([0.0, 0.2, 0.5, 0.9, 1.0])
+    y = tf.constant([1.0, 0.0, 1.0, 1.0, 0.0])
+    expected = [100.0, -np.log(0.8), -np.log(0.5), -np.log(0.9), 100.0]  # log clamped at -100
+    assert np.allclose(losses.binary_cross_entropy(p, y).numpy(), expected, rtol=1e-5)
+
+
+def test_lower_half_stack_is_frame_major():
+    frames = np.zeros((2, 5, 96, 96, 3), np.float32)
+    for k in range(5):
+        frames[:, k, 48:] = [k, 10 + k, 20 + k]  # lower half marks frame and channel
+    stacked = losses.lower_half_stack(tf.constant(frames)).numpy()
+    assert stacked.shape == (2, 48, 96, 15)
+    assert stacked[0, 0, 0].tolist() == [v for k in range(5) for v in (k, 10 + k, 20 + k)]
+
+
+def tiny_config(tmp_path, **changes):
+    values = dict(model="generator", data_dir=str(tmp_path), model_dir=str(tmp_path / "run"),
+                  width=0.25, batch_size=2, sync_weight=0.5, disc_weight=0.1)
+    values.update(changes)
+    return training_config.Config(**values)
+
+
+def fake_generator_batch(rng, batch=2):
+    return {"face": tf.constant(rng.uniform(size=(batch, 5, 96, 96, 6)), tf.float32),
+            "mels": tf.constant(rng.normal(size=(batch, 5, 80, 16, 1)), tf.float32),
+            "sync_mel": tf.constant(rng.normal(size=(batch, 80, 16, 1)), tf.float32),
+            "target": tf.constant(rng.uniform(size=(batch, 5, 96, 96, 3)), tf.float32)}
+
+
+def test_frozen_expert_keeps_weights_and_statistics_and_judges_each_sample_alone(tmp_path):
+    task = tasks.GeneratorTask(tiny_config(tmp_path), global_batch_size=2)
+    rng = np.random.default_rng(0)
+    # non-trivial moving statistics, so that inference mode differs from batch statistics
+    statistics = [v for v in task.expert.variables if "moving_" in v.path]
+    assert statistics
+    for variable in statistics:
+        low, high = (0.5, 1.5) if "variance" in variable.path else (-0.1, 0.1)
+        variable.assign(rng.uniform(low, high, size=variable.shape).astype(np.float32))
+    before = [v.numpy().copy() for v in task.expert.variables]
+    generator_before = [v.numpy().copy() for v in task.generator.trainable_variables]
+    batch = fake_generator_batch(rng)
+    metrics = task.train_step(batch)
+    assert np.isfinite(float(metrics["loss"])) and "adversarial" in metrics and "disc_real" in metrics
+    assert all(np.array_equal(a, v.numpy()) for a, v in zip(before, task.expert.variables))
+    assert any(not np.array_equal(a, v.numpy())
+               for a, v in zip(generator_before, task.generator.trainable_variables))
+    # the sync loss of sample 0 does not depend on its batch companion
+    generated = task.generate(batch, training=False)
+    lower = losses.lower_half_stack(generated)
+    pair, _ = losses.sync_loss(task.expert, batch["sync_mel"], lower, tf.ones(2), training=False)
+    alone, _ = losses.sync_loss(task.expert, batch["sync_mel"][:1], lower[:1], tf.ones(1), training=False)
+    assert abs(float(pair[0]) - float(alone[0])) < 1e-5
+
+
+def test_sync_weight_switch_happens_once(tmp_path):
+    config = tiny_config(tmp_path, sync_weight=0.0, sync_weight_after_switch=0.03, disc_weight=0.0)
+    task = tasks.GeneratorTask(config, global_batch_size=2)
+    assert task.schedule({"sync": 0.9, "l1": 0.1}) is None
+    assert float(task.sync_weight.numpy()) == 0.0
+    assert task.schedule({"sync": 0.7, "l1": 0.1}) is not None
+    assert float(task.sync_weight.numpy()) == pytest.approx(0.03)
+    assert task.schedule({"sync": 0.6, "l1": 0.1}) is None
+
+
+def train_command(flagfile, data_dir, model_dir, *extra):
+    return [sys.executable, os.path.join(ROOT, "train.py"), f"--flagfile={flagfile}",
+            f"--data_dir={data_dir}", f"--model_dir={model_dir}", "--noprogress", *extra]
+
+
+def run_train(*args, **kwargs):
+    return subprocess.run(train_command(*args, **kwargs), cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    return write_clips(str(tmp_path_factory.mktemp("clips")))
+
+
+def test_tiny_expert_killed_and_resumed(clips, tmp_path):
+    model_dir = tmp_path / "expert"
+    process = subprocess.Popen(train_command("configs/tiny_expert.flags", clips, model_dir,
+                                             "--max_steps=60", "--checkpoint_interval=2",
+                                             "--eval_interval=1000"),
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 240
+    while not list((model_dir / "checkpoints").glob("ckpt-*.index")) and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+    saved = max(int(p.name.split("-")[1].split(".")[0])
+                for p in (model_dir / "checkpoints").glob("ckpt-*.index"))
+    assert saved < 60
+    result = run_train("configs/tiny_expert.flags", clips, model_dir, f"--max_steps={saved + 3}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"at step {saved}" in result.stdout
+    assert "trained 3 steps" in result.stdout
+    assert (model_dir / "expert.weights.h5").is_file() and (model_dir / "best" / "expert.weights.h5").is_file()
+    flags_text = (model_dir / "flags.txt").read_text()
+    assert "--model=expert" in flags_text and "--width=0.25" in flags_text
+
+
+def test_tiny_generator_gan_end_to_end(clips, tmp_path):
+    expert_dir = tmp_path / "expert"
+    assert run_train("configs/tiny_expert.flags", clips, expert_dir, "--max_steps=2").returncode == 0
+    model_dir = tmp_path / "gan"
+    result = run_train("configs/tiny_generator_gan.flags", clips, model_dir,
+                       f"--expert_weights={expert_dir / 'expert.weights.h5'}", "--sync_switch_below=100")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "sync weight 0 -> 0.03" in result.stdout
+    for name in ("generator", "discriminator"):
+        assert (model_dir / f"{name}.weights.h5").is_file()
+    from tflipsync import models
+    models.build_generator(0.25).load_weights(str(model_dir / "generator.weights.h5"))
+    assert list((model_dir / "train").glob("events.out.tfevents.*"))
+
+
+def test_non_finite_loss_stops_with_a_clear_message(tmp_path):
+    data = write_clips(str(tmp_path / "nan"), nan_mel=True)
+    result = run_train("configs/tiny_expert.flags", data, tmp_path / "run")
+    assert result.returncode == 1
+    assert "non-finite training loss at step 1" in result.stderr
+    assert not list((tmp_path / "run" / "checkpoints").glob("ckpt-*.index"))
