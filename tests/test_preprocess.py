@@ -77,6 +77,8 @@ def test_record_contents_line_up(batch, name, fps):
     n = clip["num_frames"]
     assert n == FRAMES and clip["frames"].shape == (FRAMES, 96, 96, 3)
     assert clip["fps"] == pytest.approx(fps)
+    assert clip["source"] == str(root / "good" / f"{name}.mp4")
+    assert clip["source_size"].tolist() == [360, 640]
     assert clip["present"].mean() >= 0.99
     # frame/mel alignment: the original's int(80 * i / fps)
     assert clip["mel_starts"].tolist() == [audio.mel_start(i, fps) for i in range(n)]

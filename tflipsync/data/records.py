@@ -120,12 +120,13 @@ def feature_spec():
     }
 
 
-def parse_clip(serialized, landmarks=False, audio=False):
+def parse_clip(serialized, landmarks=False, audio=False, source=False):
     """Parses a serialized clip record into tensors (usable inside tf.data).
 
     Returns a dict: frames uint8 (N, 96, 96, 3), present bool (N,), mel_starts int32 (N,),
     times float32 (N,), boxes float32 (N, 4), mel float32 (M, 80), fps float32, num_frames int32,
-    and, when asked for, landmarks float32 (N, 468, 3) and audio float32 (S,).
+    and, when asked for, landmarks float32 (N, 468, 3), audio float32 (S,), and source (string)
+    with source_size int64 (2,).
     """
     import tensorflow as tf
 
@@ -146,6 +147,8 @@ def parse_clip(serialized, landmarks=False, audio=False):
                                       [n, MESH_POINTS, 3])
     if audio:
         out["audio"] = tf.io.decode_raw(parsed["audio"], tf.float32)
+    if source:
+        out["source"], out["source_size"] = parsed["source"], parsed["source_size"]
     return out
 
 
@@ -154,11 +157,9 @@ def read_clip(path):
     import tensorflow as tf
 
     serialized = next(iter(tf.data.TFRecordDataset(path)))
-    parsed = parse_clip(serialized, landmarks=True, audio=True)
+    parsed = parse_clip(serialized, landmarks=True, audio=True, source=True)
     out = {key: value.numpy() for key, value in parsed.items()}
-    raw = tf.io.parse_single_example(serialized, feature_spec())
-    out["source"] = raw["source"].numpy().decode()
-    out["source_size"] = raw["source_size"].numpy()
+    out["source"] = out["source"].decode()
     return out
 
 
