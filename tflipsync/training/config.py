@@ -38,6 +38,7 @@ class Config:
     init_weights: str = None
     hard_negative_prob: float = 0.0
     samples_per_clip: int = 16
+    shuffle_buffer: int = None
     max_steps: int = 1000
     eval_interval: int = 3000
     eval_batches: int = 700
@@ -48,6 +49,7 @@ class Config:
     strategy: str = "default"
     tpu: str = None
     mixed_precision: str = "float32"
+    sync_batch_norm: bool = False
     seed: int = 0
     progress: bool = True
 
@@ -88,6 +90,8 @@ def define_flags(flag_values=flags.FLAGS):
                        "expert: share of negatives taken 2-10 frames from the positive", **fv)
     flags.DEFINE_integer("samples_per_clip", d["samples_per_clip"].default,
                          "windows drawn from each clip read", **fv)
+    flags.DEFINE_integer("shuffle_buffer", None, "samples mixed across clips (default: the "
+                         "pipeline's, 1024 expert / 512 generator)", **fv)
     flags.DEFINE_integer("max_steps", d["max_steps"].default, "train until this global step", **fv)
     flags.DEFINE_integer("eval_interval", d["eval_interval"].default, "steps between evaluations", **fv)
     flags.DEFINE_integer("eval_batches", d["eval_batches"].default, "batches per evaluation", **fv)
@@ -101,6 +105,9 @@ def define_flags(flag_values=flags.FLAGS):
     flags.DEFINE_string("tpu", None, "TPU name or address (strategy tpu)", **fv)
     flags.DEFINE_enum("mixed_precision", d["mixed_precision"].default, PRECISIONS,
                       "Keras dtype policy", **fv)
+    flags.DEFINE_boolean("sync_batch_norm", d["sync_batch_norm"].default,
+                         "batch-norm statistics over all replicas (default: per replica, as the "
+                         "original's DataParallel)", **fv)
     flags.DEFINE_integer("seed", d["seed"].default, "seed of initialisation and data order", **fv)
     flags.DEFINE_boolean("progress", True, "show a progress bar", **fv)
     flags.mark_flags_as_required(["model", "data_dir", "model_dir"], flag_values=flag_values)

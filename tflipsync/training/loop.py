@@ -39,7 +39,9 @@ class NonFiniteLoss(RuntimeError):
 def make_strategy(config):
     """The tf.distribute strategy named by config.strategy."""
     if config.strategy == "mirrored":
-        return tf.distribute.MirroredStrategy()
+        # every GPU; without GPUs, every logical CPU device (tests split the CPU in two)
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
     if config.strategy == "multi_worker":
         return tf.distribute.MultiWorkerMirroredStrategy()
     if config.strategy == "tpu":
@@ -62,6 +64,8 @@ def is_chief(strategy):
 def _dataset_fn(config, filelist, seed, repeat=True):
     make = data.expert_dataset if config.model == "expert" else data.generator_dataset
     extra = {"hard_negative_prob": config.hard_negative_prob} if config.model == "expert" else {}
+    if config.shuffle_buffer:
+        extra["shuffle_buffer"] = config.shuffle_buffer
 
     def dataset_fn(input_context):
         return make(config.data_dir, config.batch_size, filelist=filelist, seed=seed,
@@ -182,8 +186,10 @@ def train(config, out=sys.stdout):
     _save_weights(task, write_dir)
     elapsed = time.perf_counter() - started
     done = int(step.numpy()) - start
+    checksum = sum(float(np.abs(v.numpy()).astype(np.float64).sum())
+                   for model in task.weights().values() for v in model.trainable_variables)
     print(f"trained {done} steps in {elapsed:.1f} s ({done / max(elapsed, 1e-9):.2f} steps/s); "
-          f"weights in {write_dir}", file=out)
+          f"weights in {write_dir}; weight checksum {checksum:.9e}", file=out)
     if not chief:
         shutil.rmtree(write_dir, ignore_errors=True)
     return {"train": metrics, "validation": last}

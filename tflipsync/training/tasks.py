@@ -34,6 +34,19 @@ def _apply(optimizer, tape, loss, variables):
     optimizer.apply_gradients(zip(gradients, variables))
 
 
+def _trained(model, config):
+    """Prepares a network that this run trains: initial weights, batch-norm synchronisation."""
+    if config.init_weights:
+        model.load_weights(config.init_weights)
+    if config.sync_batch_norm:
+        # Keras reads `synchronized` when the layer is called, so the flag can be set after
+        # building: moments are then all-reduced over the replicas of a tf.distribute strategy.
+        for layer in model.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.synchronized = True
+    return model
+
+
 def _accuracy_count(probability, label):
     return tf.reduce_sum(tf.cast(tf.equal(probability > 0.5, label > 0.5), tf.float32))
 
@@ -44,9 +57,7 @@ class ExpertTask:
     def __init__(self, config, global_batch_size):
         self.config = config
         self.global_batch_size = global_batch_size
-        self.expert = models.build_expert(config.width)
-        if config.init_weights:
-            self.expert.load_weights(config.init_weights)
+        self.expert = _trained(models.build_expert(config.width), config)
         self.optimizer = _adam(config.learning_rate, config.beta_1, config.beta_2, config.mixed_precision)
         self.optimizer.build(self.expert.trainable_variables)
 
@@ -87,9 +98,7 @@ class GeneratorTask:
     def __init__(self, config, global_batch_size):
         self.config = config
         self.global_batch_size = global_batch_size
-        self.generator = models.build_generator(config.width)
-        if config.init_weights:
-            self.generator.load_weights(config.init_weights)
+        self.generator = _trained(models.build_generator(config.width), config)
         self.expert = models.build_expert(config.width)
         if config.expert_weights:
             self.expert.load_weights(config.expert_weights)
