@@ -69,8 +69,15 @@ def test_split_is_seeded_and_covers_every_clip(n):
     names = [f"s{i // 5:03d}/{i:05d}" for i in range(n)]
     parts = synth.split(names, SEED)
     assert sorted(sum(parts.values(), [])) == names
-    held_out = max(1, round(0.1 * n)) if n >= 3 else 0  # 80/10/10, at least one each from 3 on
-    assert (len(parts["val"]), len(parts["test"])) == (held_out, held_out)
+    speakers = {key: {name.split("/")[0] for name in entries} for key, entries in parts.items()}
+    if n > 10:  # 3 or more speakers: split by speaker, 80/10/10, at least one each
+        held_out = max(1, round(0.1 * len(set().union(*speakers.values()))))
+        assert (len(speakers["val"]), len(speakers["test"])) == (held_out, held_out)
+        assert not (speakers["train"] & speakers["val"] or speakers["train"] & speakers["test"]
+                    or speakers["val"] & speakers["test"])
+    else:  # by clip, at least one each from 3 clips on
+        held_out = 1 if n >= 3 else 0
+        assert (len(parts["val"]), len(parts["test"])) == (held_out, held_out)
     assert parts == synth.split(names, SEED)
     if n >= 10:
         assert parts != synth.split(names, SEED + 1)

@@ -4,7 +4,8 @@
 
 Layout, as LRS2: `VIDEOS_DIR/<speaker>/<id>.mp4` (H.264 yuv420p + AAC, 16 kHz mono) with its ground
 truth `<id>.npz` beside it, and `VIDEOS_DIR/filelists/{train,val,test}.txt` (`<speaker>/<id>` lines,
-a seeded 80/10/10 split with at least one clip in each when there are 3 or more). Speakers `s000`,
+a seeded 80/10/10 split by speaker when there are 3 or more speakers, so that validation
+and test identities and voices are unseen in training; by clip otherwise). Speakers `s000`,
 `s001`, ... hold `--clips_per_speaker` consecutive clips sharing one face identity and one voice;
 ids `00000`, `00001`, ... count clips over the corpus. Everything depends only on (seed, clip index),
 so a clip is the same whatever --clips and --workers are, and the same seed gives identical files.
@@ -351,12 +352,22 @@ def make_clip(out_dir, seed, index, clips_per_speaker=5, min_seconds=2.0, max_se
 
 
 def split(names, seed):
-    """Seeded train/val/test split: {"train": [...], "val": [...], "test": [...]}, each sorted."""
-    n = len(names)
+    """Seeded train/val/test split: {"train": [...], "val": [...], "test": [...]}, each sorted.
+
+    With 3 or more speakers the split is by speaker (80/10/10 of the speakers, at least one each
+    for val and test), so validation and test identities and voices are never seen in training;
+    with fewer, it is by clip (at least one clip each from 3 clips on).
+    """
+    speakers = sorted({name.split("/")[0] for name in names})
+    units = speakers if len(speakers) >= 3 else list(names)
+    n = len(units)
     n_val = n_test = max(1, round(SPLIT[1] * n)) if n >= 3 else 0
     order = np.random.default_rng([seed, SPLIT_STREAM, n]).permutation(n)
     parts = {"train": order[n_val + n_test:], "val": order[:n_val], "test": order[n_val:n_val + n_test]}
-    return {key: sorted(names[i] for i in index) for key, index in parts.items()}
+    chosen = {key: {units[i] for i in index} for key, index in parts.items()}
+    unit_of = (lambda name: name.split("/")[0]) if units is speakers else (lambda name: name)
+    return {key: sorted(name for name in names if unit_of(name) in members)
+            for key, members in chosen.items()}
 
 
 def _write_text(path, text):
