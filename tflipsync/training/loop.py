@@ -173,9 +173,8 @@ def train(config, out=sys.stdout):
                       file=out)
                 if chief:
                     _scalars(writers["validation"], last, current)
-                key = "loss" if config.model == "expert" else "l1"
-                if last[key] < float(best.numpy()):
-                    best.assign(last[key])
+                if last[task.best_metric] < float(best.numpy()):
+                    best.assign(last[task.best_metric])
                     _save_weights(task, os.path.join(write_dir, BEST))
             if current % config.checkpoint_interval == 0 or current == config.max_steps:
                 manager.save(checkpoint_number=current)

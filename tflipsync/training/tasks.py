@@ -83,13 +83,12 @@ class ExpertTask:
         return {"loss": tf.reduce_sum(per_example), "accuracy": _accuracy_count(probability, batch["label"]),
                 "count": tf.cast(tf.shape(per_example)[0], tf.float32)}
 
+    # validation metric that picks the best weights (lower is better)
+    best_metric = "loss"
+
     def schedule(self, val_metrics):
         """Expert training has no schedule; returns a description of a change, or None."""
         return None
-
-    @staticmethod
-    def better(metrics, best):
-        return best is None or metrics["loss"] < best
 
 
 class GeneratorTask:
@@ -192,6 +191,8 @@ class GeneratorTask:
         out["count"] = tf.cast(tf.shape(parts["l1"])[0], tf.float32)
         return out
 
+    best_metric = "l1"
+
     def schedule(self, val_metrics):
         """Switches the sync weight on (once) when validation sync loss is low enough."""
         if (float(self.sync_weight.numpy()) == self.config.sync_weight
@@ -201,10 +202,6 @@ class GeneratorTask:
             return (f"sync weight {self.config.sync_weight:g} -> {self.config.sync_weight_after_switch:g} "
                     f"(validation sync loss {val_metrics['sync']:.3f} < {self.config.sync_switch_below:g})")
         return None
-
-    @staticmethod
-    def better(metrics, best):
-        return best is None or metrics["l1"] < best
 
 
 TASKS = {"expert": ExpertTask, "generator": GeneratorTask}
