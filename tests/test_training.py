@@ -41,6 +41,18 @@ def test_binary_cross_entropy_follows_pytorch_bceloss():
     assert np.allclose(losses.binary_cross_entropy(p, y).numpy(), expected, rtol=1e-5)
 
 
+def test_binary_cross_entropy_has_finite_gradients_at_the_ends():
+    """A cosine of exactly 0 or 1 (or 1 plus rounding) must not poison training with NaN."""
+    p = tf.Variable([0.0, 1.0, 1.0000001, 0.0, 1.0, 0.5])
+    y = tf.constant([1.0, 0.0, 0.0, 0.0, 1.0, 1.0])
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(losses.binary_cross_entropy(p, y))
+    gradient = tape.gradient(loss, p).numpy()
+    assert np.isfinite(float(loss)) and np.all(np.isfinite(gradient))
+    assert float(loss) == pytest.approx(300.0 + np.log(2.0), rel=1e-5)
+    assert gradient[5] == pytest.approx(-2.0)
+
+
 def test_lower_half_stack_is_frame_major():
     frames = np.zeros((2, 5, 96, 96, 3), np.float32)
     for k in range(5):

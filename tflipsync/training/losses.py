@@ -9,15 +9,28 @@ import tensorflow as tf
 from tflipsync.models.expert import SYNC_FRAMES
 
 LOG_FLOOR = -100.0  # PyTorch's BCELoss clamps log(p) at -100, so a probability of 0 stays finite
+TINY = 1e-30  # below this a log is taken as LOG_FLOOR; float32 cannot hold exp(-100)'s gradient
+
+
+def _safe_log(x):
+    """log(x) for x in [0, 1] with PyTorch's floor at 0, and a finite gradient everywhere.
+
+    `maximum(log(x), -100)` has the right value but a NaN gradient at x = 0 (0 * 1/0), which a
+    cosine of exactly 0 or 1 reaches (an all-zero ReLU embedding, or two equal embeddings). For
+    0 < x < 1e-30 this gives log(1e-30) = -69 where PyTorch gives log(x) >= -100.
+    """
+    return tf.where(x > TINY, tf.math.log(tf.maximum(x, TINY)), LOG_FLOOR)
 
 
 def binary_cross_entropy(probability, target):
-    """BCE of probabilities against 0/1 targets, PyTorch BCELoss semantics. (B,) -> (B,)."""
-    probability = tf.cast(probability, tf.float32)
+    """BCE of probabilities against 0/1 targets, PyTorch BCELoss semantics. (B,) -> (B,).
+
+    The probability is clipped to [0, 1] first: a cosine of unit vectors can exceed 1 by a
+    rounding error, and log(1 - p) would then be NaN.
+    """
+    probability = tf.clip_by_value(tf.cast(probability, tf.float32), 0.0, 1.0)
     target = tf.cast(target, tf.float32)
-    log_p = tf.maximum(tf.math.log(probability), LOG_FLOOR)
-    log_not_p = tf.maximum(tf.math.log(1.0 - probability), LOG_FLOOR)
-    return -(target * log_p + (1.0 - target) * log_not_p)
+    return -(target * _safe_log(probability) + (1.0 - target) * _safe_log(1.0 - probability))
 
 
 def cosine(audio_embedding, face_embedding):
