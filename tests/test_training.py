@@ -51,6 +51,7 @@ def test_binary_cross_entropy_has_finite_gradients_at_the_ends():
     assert np.isfinite(float(loss)) and np.all(np.isfinite(gradient))
     assert float(loss) == pytest.approx(300.0 + np.log(2.0), rel=1e-5)
     assert gradient[5] == pytest.approx(-2.0)
+    assert np.isnan(losses.binary_cross_entropy(tf.constant([np.nan]), tf.constant([1.0])).numpy()[0])
 
 
 def test_lower_half_stack_is_frame_major():

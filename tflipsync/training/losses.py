@@ -19,16 +19,19 @@ def _safe_log(x):
     cosine of exactly 0 or 1 reaches (an all-zero ReLU embedding, or two equal embeddings). For
     0 < x < 1e-30 this gives log(1e-30) = -69 where PyTorch gives log(x) >= -100.
     """
-    return tf.where(x > TINY, tf.math.log(tf.maximum(x, TINY)), LOG_FLOOR)
+    small = x <= TINY  # False for NaN, so that a NaN input stays NaN (and stops the run)
+    return tf.where(small, LOG_FLOOR, tf.math.log(tf.where(small, TINY, x)))
 
 
 def binary_cross_entropy(probability, target):
     """BCE of probabilities against 0/1 targets, PyTorch BCELoss semantics. (B,) -> (B,).
 
     The probability is clipped to [0, 1] first: a cosine of unit vectors can exceed 1 by a
-    rounding error, and log(1 - p) would then be NaN.
+    rounding error, and log(1 - p) would then be NaN. A NaN probability gives a NaN loss.
     """
-    probability = tf.clip_by_value(tf.cast(probability, tf.float32), 0.0, 1.0)
+    probability = tf.cast(probability, tf.float32)
+    # comparisons, not clip_by_value, so that NaN passes through
+    probability = tf.where(probability > 1.0, 1.0, tf.where(probability < 0.0, 0.0, probability))
     target = tf.cast(target, tf.float32)
     return -(target * _safe_log(probability) + (1.0 - target) * _safe_log(1.0 - probability))
 
