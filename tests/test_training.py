@@ -173,3 +173,19 @@ def test_non_finite_loss_stops_with_a_clear_message(tmp_path):
     assert result.returncode == 1
     assert "non-finite training loss at step 1" in result.stderr
     assert not list((tmp_path / "run" / "checkpoints").glob("ckpt-*.index"))
+
+
+def test_curves_plot_train_and_validation_scalars(tmp_path):
+    from tflipsync.training import curves
+
+    for name, values in (("train", [0.7, 0.5, 0.3]), ("validation", [0.6, 0.4])):
+        with tf.summary.create_file_writer(str(tmp_path / name)).as_default():
+            for step, value in enumerate(values, start=1):
+                tf.summary.scalar("loss", value, step=step * 10)
+    scalars = curves.read_scalars(str(tmp_path / "train"))
+    assert [step for step, _ in scalars["loss"]] == [10, 20, 30]
+    assert [round(v, 5) for _, v in scalars["loss"]] == [0.7, 0.5, 0.3]
+    curves.plot(str(tmp_path), str(tmp_path / "curves.png"), "t")
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="no scalar summaries"):
+        curves.plot(str(tmp_path / "empty"), str(tmp_path / "x.png"))
