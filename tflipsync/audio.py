@@ -17,14 +17,13 @@ that it converts to TFLite with builtin ops only (TFLite's FFT requires power-of
 
 import functools
 import math
-import os
 
 import av
 import numpy as np
 import scipy.signal
 import tensorflow as tf
 
-from tflipsync.errors import InputError
+from tflipsync.errors import InputError, require_file
 
 SAMPLE_RATE = 16000
 N_FFT = 800
@@ -67,13 +66,7 @@ def load_wav(path, sr=SAMPLE_RATE):
     if int(sr) != sr or sr <= 0:
         raise ValueError(f"sample rate must be a positive integer, got {sr!r}")
     sr = int(sr)
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise InputError(path, "no such file")
-    if os.path.isdir(path):
-        raise InputError(path, "is a directory, not an audio or video file")
-    if os.path.getsize(path) == 0:
-        raise InputError(path, "empty file")
+    path = require_file(path, "an audio or video file")
     samples, rate = _decode_mono(path)
     if rate != sr:
         g = math.gcd(rate, sr)

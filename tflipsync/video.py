@@ -7,12 +7,11 @@ rate, and its frames are timed by their timestamps relative to the audio stream'
 """
 
 import dataclasses
-import os
 
 import av
 import numpy as np
 
-from tflipsync.errors import InputError
+from tflipsync.errors import InputError, require_file
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".flv", ".ts")
 
@@ -34,13 +33,7 @@ def _reason(err):
 
 
 def _open(path):
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise InputError(path, "no such file")
-    if os.path.isdir(path):
-        raise InputError(path, "is a directory, not a video file")
-    if os.path.getsize(path) == 0:
-        raise InputError(path, "empty file")
+    path = require_file(path, "a video file")
     try:
         container = av.open(path, mode="r")
     except (av.FFmpegError, OSError) as err:
