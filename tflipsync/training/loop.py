@@ -162,10 +162,11 @@ def train(config, out=sys.stdout):
             if chief and current % config.log_interval == 0:
                 _scalars(writers["train"], metrics, current)
             if chief and config.model == "generator" and current % config.image_interval == 0:
+                local = batch_local(strategy, batch)
                 with writers["train"].as_default():
-                    generated = task.generate(batch_local(strategy, batch), training=False)
                     tf.summary.image("reference|masked|generated|truth",
-                                     _image_grid(batch_local(strategy, batch), generated), step=current)
+                                     _image_grid(local, task.generate(local, training=False)),
+                                     step=current)
             if current % config.eval_interval == 0 or current == config.max_steps:
                 last = evaluate()
                 change = task.schedule(last)
