@@ -26,7 +26,7 @@ def test_paste_changes_only_the_lower_face_inside_the_box():
     rng = np.random.default_rng(0)
     frame = rng.integers(0, 256, size=(240, 320, 3), dtype=np.uint8)
     generated = rng.integers(0, 256, size=(96, 96, 3), dtype=np.uint8)
-    box = (40, 200, 100, 240)
+    box = (100, 40, 240, 200)  # x0, y0, x1, y1
     out = paste.Paster().paste(frame, box, generated)
     changed = np.any(out != frame, axis=-1)
     rows, cols = np.nonzero(changed)
@@ -41,7 +41,7 @@ def test_colour_matching_removes_a_colour_cast_without_touching_the_detail():
     frame = np.zeros((96, 96, 3), np.uint8)
     frame[:] = np.clip(face, 0, 255).astype(np.uint8)
     cast = np.clip(face + np.array([30.0, -20.0, 10.0]), 0, 255)  # the generator's colour is off
-    matched = paste.Paster(feather=0.1).paste(frame, (0, 96, 0, 96), cast)
-    unmatched = paste.Paster(feather=0.1, colour_match=False).paste(frame, (0, 96, 0, 96), cast)
+    matched = paste.Paster(feather=0.1).paste(frame, (0, 0, 96, 96), cast)
+    unmatched = paste.Paster(feather=0.1, colour_match=False).paste(frame, (0, 0, 96, 96), cast)
     error = lambda image: np.abs(image.astype(float) - frame.astype(float))[60:86, 30:66].mean()
     assert error(matched) < 2.0 < 10.0 < error(unmatched)

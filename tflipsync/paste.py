@@ -82,10 +82,10 @@ class Paster:
 
         Args:
           frame: (H, W, 3) uint8.
-          box: (top, bottom, left, right) integer pixel box inside the frame.
+          box: (x0, y0, x1, y1) integer pixel box inside the frame (as faces.pad_box gives).
           generated: (96, 96, 3) uint8 or float in [0, 255], same channel order as `frame`.
         """
-        top, bottom, left, right = (int(v) for v in box)
+        left, top, right, bottom = (int(v) for v in box)
         height, width = bottom - top, right - left
         out = frame.copy()
         if height < 2 or width < 2:
