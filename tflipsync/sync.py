@@ -1,0 +1,424 @@
+"""`tflipsync sync`: lip-syncs a video or a photo to speech, streaming, and writes an mp4.
+
+Two passes over the face input, neither holding the video in memory:
+
+1. detection: every source frame once through BlazeFace; per-shot tracking keeps the main face
+   and its boxes are smoothed within shots (a few numbers per frame are kept, never the frames);
+2. synthesis: a reader thread decodes the frames of the output schedule (a video shorter than the
+   audio plays forwards and backwards), the main thread crops, generates in batches and pastes
+   the lower face back (tflipsync/paste.py), and a writer thread encodes; the queues between them
+   are bounded, so memory does not grow with the video's length.
+
+The output lasts as long as the audio (to the frame), keeps the input's frame rate (a photo gets
+--fps) and resolution, and carries the input audio. Frames whose face was not found pass through
+unchanged and are counted; so are silent frames (see --silence).
+"""
+
+import dataclasses
+import os
+import queue
+import threading
+import time
+
+import numpy as np
+
+from tflipsync import audio, encode, faces, images, paste, source
+from tflipsync.errors import InputError
+
+SILENCE_MODES = ("original", "closed", "off")
+_DONE = object()
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """Everything `run_sync` needs; the command-line flags map one to one."""
+    face: str
+    audio: str
+    out: str
+    weights: str = None
+    width: float = None
+    engine: str = "keras"
+    pads: tuple = (0, 0, 0, 0)  # extra pixels top, bottom, left, right around the padded face box
+    box: tuple = None  # fixed face box top, bottom, left, right (skips detection)
+    resize_factor: int = 1
+    crop: tuple = (0, -1, 0, -1)
+    rotate: bool = False
+    nosmooth: bool = False
+    static: bool = False
+    fps: float = 25.0
+    batch_size: int = 16
+    window_offset: int = -1
+    silence: str = "original"
+    silence_db: float = 40.0
+    feather: float = 0.12
+    colour_match: bool = True
+    progress: bool = True
+
+
+class _Stages:
+    """Seconds spent per pipeline stage (each stage's own thread time)."""
+
+    def __init__(self):
+        self.seconds = {name: 0.0 for name in ("decode", "detect", "generate", "paste", "encode")}
+
+    def add(self, name, started):
+        self.seconds[name] += time.perf_counter() - started
+
+
+def _check_paths(options):
+    paths = [options.face, options.audio] + ([options.weights] if options.weights else [])
+    out = os.path.abspath(options.out)
+    for path in paths:
+        if os.path.abspath(path) == out or (os.path.exists(path) and os.path.exists(out)
+                                            and os.path.samefile(path, out)):
+            raise InputError(options.out, "the output path is one of the inputs; refusing to overwrite it")
+    if os.path.splitext(out)[1].lower() not in (".mp4", ".mov", ".mkv"):
+        raise InputError(options.out, "the output must be an .mp4, .mov or .mkv file")
+    encode.check_writable(options.out)
+
+
+def frame_silence(wav, count, fps, drop_db=40.0, floor_db=-60.0, min_frames=8):
+    """Which of `count` output frames are silent.
+
+    A frame is silent when the RMS of the audio within half a frame around its interval is more
+    than `drop_db` below the loudest frame's or below `floor_db` dBFS; silent runs shorter than
+    `min_frames` count as speech (pauses between words keep the mouth moving).
+
+    Returns:
+        bool (count,).
+    """
+    rate = audio.SAMPLE_RATE
+    edges = (np.arange(count + 1) / fps * rate).astype(np.int64)
+    half = int(rate / fps / 2)
+    level = np.empty(count)
+    for j in range(count):
+        part = wav[max(0, edges[j] - half):edges[j + 1] + half]
+        level[j] = 10 * np.log10(np.mean(part.astype(np.float64) ** 2) + 1e-12) if part.size else -120.0
+    silent = (level < level.max() - drop_db) | (level < floor_db)
+    out = silent.copy()
+    j = 0
+    while j < count:
+        if silent[j]:
+            k = j
+            while k < count and silent[k]:
+                k += 1
+            if k - j < min_frames and not (j == 0 or k == count):
+                out[j:k] = False
+            j = k
+        else:
+            j += 1
+    return out
+
+
+def mel_windows(wav, count, fps, offset=-1):
+    """(count, 80, 16) normalised mel windows: frame j's starts at mel_start(j + offset), clamped.
+
+    offset -1 is the training convention (the window starts one frame before the frame, as the
+    generator learned it); 0 is the original inference script's.
+    """
+    mel = audio.melspectrogram(wav)
+    if mel.shape[1] < audio.MEL_STEPS:
+        mel = np.pad(mel, ((0, 0), (0, audio.MEL_STEPS - mel.shape[1])), constant_values=mel.min())
+    starts = np.clip(audio.window_starts(np.arange(count), fps, offset), 0, mel.shape[1] - audio.MEL_STEPS)
+    return np.stack([mel[:, s:s + audio.MEL_STEPS] for s in starts]).astype(np.float32)
+
+
+def _silent_window():
+    return audio.melspectrogram(np.zeros(audio.SAMPLE_RATE, np.float32))[:, :audio.MEL_STEPS].astype(np.float32)
+
+
+def _face_boxes(face_source, options, stages, progress):
+    """Pass 1: (boxes float32 (M, 4) x0, y0, x1, y1 padded, present bool (M,)) per source frame."""
+    from tqdm import tqdm
+
+    if options.box is not None:
+        frame = face_source.first_frame()
+        top, bottom, left, right = options.box
+        height, width = frame.shape[:2]
+        if not (0 <= top < bottom <= height and 0 <= left < right <= width):
+            raise InputError("--box", f"({top}, {bottom}, {left}, {right}) is not inside the {width}x{height} frame")
+        count = sum(1 for _ in face_source.scan())
+        box = np.array([left, top, right, bottom], np.float32)
+        return np.tile(box, (count, 1)), np.ones(count, bool)
+    detections, thumbs = [], []
+    total = getattr(getattr(face_source, "info", None), "frames", 0) or None
+    with faces.FaceDetector() as detector, tqdm(total=total, unit="frame", desc="detect",
+                                                disable=not progress) as bar:
+        frames = face_source.scan()
+        while True:
+            started = time.perf_counter()
+            frame = next(frames, None)
+            stages.add("decode", started)
+            if frame is None:
+                break
+            started = time.perf_counter()
+            detections.append(detector.detect(frame))
+            thumbs.append(faces.thumbnail(frame))
+            stages.add("detect", started)
+            bar.update(1)
+    cuts = faces.scene_cuts(thumbs)
+    chosen = faces.main_track(detections, cuts)
+    boxes, present = faces.smooth_boxes(chosen, cuts, radius=0 if options.nosmooth else 2)
+    height, width = face_source.first_frame().shape[:2]
+    top, bottom, left, right = options.pads
+    padded = np.zeros_like(boxes)
+    for i in np.flatnonzero(present):
+        x0, y0, x1, y1 = faces.pad_box(boxes[i], (height, width))
+        padded[i] = [max(0, x0 - left), max(0, y0 - top), min(width, x1 + right), min(height, y1 + bottom)]
+    return padded, present
+
+
+class KerasEngine:
+    """The generator in Keras; fixed batch shape so the graph is traced once."""
+
+    def __init__(self, weights, width, batch_size):
+        import tensorflow as tf
+
+        from tflipsync import bundled, models
+
+        if weights:
+            model = models.build_generator(1.0 if width is None else width)
+            try:
+                model.load_weights(weights)
+            except (ValueError, OSError, KeyError) as err:
+                raise InputError(weights, f"not generator weights of width {model.width:g}: "
+                                          f"{str(err).splitlines()[0]}") from None
+            self.description = weights
+        else:
+            if width is not None:
+                raise InputError("--width", "only applies with --weights (the embedded model has its own)")
+            model = bundled.load("generator")
+            self.description = bundled.describe()
+        self.batch_size = batch_size
+        self._predict = tf.function(lambda mel, face: model([mel, face], training=False),
+                                    input_signature=[tf.TensorSpec([batch_size, 80, 16, 1], tf.float32),
+                                                     tf.TensorSpec([batch_size, 96, 96, 6], tf.float32)])
+
+    def __call__(self, mel, face):
+        """mel (b, 80, 16), face (b, 96, 96, 6) -> (b, 96, 96, 3) BGR in [0, 1], b <= batch_size."""
+        count = len(mel)
+        pad = self.batch_size - count
+        mel = np.pad(mel, ((0, pad), (0, 0), (0, 0)))[..., None]
+        face = np.pad(face, ((0, pad), (0, 0), (0, 0), (0, 0)))
+        return self._predict(mel, face).numpy()[:count]
+
+
+ENGINES = {"keras": KerasEngine}
+
+
+def _reader(face_source, schedule, frames_out, stages, stop):
+    try:
+        iterator = face_source.frames(schedule)
+        while not stop.is_set():
+            started = time.perf_counter()
+            frame = next(iterator, _DONE)
+            stages.add("decode", started)
+            frames_out.put(frame)
+            if frame is _DONE:
+                return
+    except BaseException as err:  # handed to the main thread
+        frames_out.put(err)
+
+
+def _writer(writer, frames_in, stages, errors):
+    try:
+        while True:
+            frame = frames_in.get()
+            if frame is _DONE:
+                return
+            started = time.perf_counter()
+            writer.write(frame)
+            stages.add("encode", started)
+    except BaseException as err:
+        errors.append(err)
+
+
+def run_sync(options):
+    """Runs the whole job; returns a summary dict. Raises InputError for unusable input."""
+    from tqdm import tqdm
+
+    if options.engine not in ENGINES:
+        raise InputError("--engine", f"{options.engine!r} is not available yet; use one of {sorted(ENGINES)}")
+    if options.silence not in SILENCE_MODES:
+        raise InputError("--silence", f"must be one of {SILENCE_MODES}")
+    if options.batch_size < 1:
+        raise InputError("--batch_size", "must be at least 1")
+    if options.fps <= 0:
+        raise InputError("--fps", f"must be positive, got {options.fps}")
+    _check_paths(options)
+    started_all = time.perf_counter()
+    stages = _Stages()
+
+    wav = audio.load_wav(options.audio)
+    seconds = len(wav) / audio.SAMPLE_RATE
+    if not np.any(np.abs(wav) > 1e-4):
+        raise InputError(options.audio, "the audio is silent throughout: nothing to lip-sync")
+    transform = source.Transform(options.rotate, options.resize_factor, options.crop)
+    face_source = source.FaceSource(options.face, transform, options.fps, options.static)
+    fps = face_source.fps
+    count = max(1, int(round(seconds * fps)))
+    engine = ENGINES[options.engine](options.weights, options.width, options.batch_size)
+
+    boxes, present = _face_boxes(face_source, options, stages, options.progress)
+    if not present.any():
+        raise InputError(options.face, f"no face found in any of its {len(present)} frames")
+    schedule = face_source.schedule(count)
+    windows = mel_windows(wav, count, fps, options.window_offset)
+    silent = frame_silence(wav, count, fps, options.silence_db) if options.silence != "off" else np.zeros(count, bool)
+    if options.silence == "closed":
+        windows[silent] = _silent_window()
+    keep_original = silent if options.silence == "original" else np.zeros(count, bool)
+
+    first = face_source.first_frame()
+    size = first.shape[:2]
+    paster = paste.Paster(options.feather, options.colour_match)
+    frames_in, frames_out = queue.Queue(maxsize=2 * options.batch_size), queue.Queue(maxsize=2 * options.batch_size)
+    stop = threading.Event()
+    counts = {"generated": 0, "no_face": 0, "silent": 0}
+    errors = []
+    with encode.VideoWriter(options.out, fps, size, audio=options.audio) as writer:
+        reader = threading.Thread(target=_reader, args=(face_source, schedule, frames_in, stages, stop), daemon=True)
+        encoder = threading.Thread(target=_writer, args=(writer, frames_out, stages, errors), daemon=True)
+        reader.start()
+        encoder.start()
+        try:
+            with tqdm(total=count, unit="frame", desc="sync", disable=not options.progress) as bar:
+                j = 0
+                while j < count:
+                    batch = []
+                    while len(batch) < options.batch_size and j + len(batch) < count:
+                        item = frames_in.get()
+                        if isinstance(item, BaseException):
+                            raise item
+                        if item is _DONE:
+                            raise InputError(options.face, "the video ended earlier than in the first pass")
+                        batch.append(item)
+                    _sync_batch(batch, j, schedule, boxes, present, keep_original, windows, engine, paster,
+                                counts, stages, frames_out, errors)
+                    j += len(batch)
+                    bar.update(len(batch))
+            frames_out.put(_DONE)
+            encoder.join()
+        except BaseException:
+            stop.set()
+            _drain(frames_in)
+            frames_out.put(_DONE)
+            encoder.join(timeout=10)
+            raise
+        if errors:
+            raise errors[0]
+        audio_copied = writer.audio_copied
+    elapsed = time.perf_counter() - started_all
+    return {"out": options.out, "frames": count, "fps": fps, "size": size, "seconds": count / fps,
+            "audio_seconds": seconds, "source_frames": face_source.source_frames,
+            "faces_missing_in_source": int((~present).sum()), "audio_copied": audio_copied,
+            "weights": engine.description, "elapsed": elapsed, "stages": dict(stages.seconds), **counts}
+
+
+def _drain(q):
+    try:
+        while True:
+            q.get_nowait()
+    except queue.Empty:
+        pass
+
+
+def _sync_batch(batch, first, schedule, boxes, present, keep_original, windows, engine, paster, counts,
+                stages, frames_out, errors):
+    started = time.perf_counter()
+    work, crops, mels = [], [], []
+    for k, frame in enumerate(batch):
+        j = first + k
+        s = schedule[j]
+        if not present[s]:
+            counts["no_face"] += 1
+        elif keep_original[j]:
+            counts["silent"] += 1
+        else:
+            crop = faces.crop_face(frame, boxes[s])[..., ::-1].astype(np.float32) / 255.0  # RGB -> BGR
+            work.append(k)
+            crops.append(crop)
+            mels.append(windows[j])
+    stages.add("paste", started)
+    generated = None
+    if work:
+        started = time.perf_counter()
+        crops = np.stack(crops)
+        generated = engine(np.stack(mels), images.masked_face_input(crops, crops))
+        stages.add("generate", started)
+    started = time.perf_counter()
+    out = list(batch)
+    for n, k in enumerate(work):
+        face = np.clip(np.rint(generated[n][..., ::-1] * 255.0), 0, 255)  # BGR [0, 1] -> RGB
+        out[k] = paster.paste(batch[k], boxes[schedule[first + k]], face)
+    counts["generated"] += len(work)
+    stages.add("paste", started)
+    for frame in out:
+        if errors:
+            raise errors[0]
+        frames_out.put(frame)
+
+
+def define_flags(flag_values):
+    from absl import flags
+
+    fv = {"flag_values": flag_values}
+    flags.DEFINE_string("face", None, "Video or photo with the face to lip-sync.", **fv)
+    flags.DEFINE_string("audio", None, "Speech: any audio file or the audio track of a video.", **fv)
+    flags.DEFINE_string("out", None, "Output video (.mp4, .mov or .mkv).", **fv)
+    flags.DEFINE_string("weights", None, "Generator .weights.h5 (e.g. from `tflipsync convert`); "
+                        "default: the embedded model trained on the synthetic corpus.", **fv)
+    flags.DEFINE_float("width", None, "Generator width --weights were made for (default 1.0).", **fv)
+    flags.DEFINE_enum("engine", "keras", ["keras", "tflite", "savedmodel"], "Inference engine.", **fv)
+    flags.DEFINE_list("pads", ["0", "0", "0", "0"], "Extra pixels top,bottom,left,right around the face box "
+                      "(the box already holds the chin; add bottom pixels for long chins).", **fv)
+    flags.DEFINE_list("box", None, "Fixed face box top,bottom,left,right in the frame: skips detection.", **fv)
+    flags.DEFINE_integer("resize_factor", 1, "Downscale frames by this integer factor first.", lower_bound=1, **fv)
+    flags.DEFINE_list("crop", ["0", "-1", "0", "-1"], "Crop top,bottom,left,right after resize and rotate "
+                      "(-1: the full extent).", **fv)
+    flags.DEFINE_boolean("rotate", False, "Turn frames 90 degrees clockwise (rotation metadata is applied "
+                         "anyway).", **fv)
+    flags.DEFINE_boolean("nosmooth", False, "Do not average face boxes over neighbouring frames.", **fv)
+    flags.DEFINE_boolean("static", False, "Use only the video's first frame.", **fv)
+    flags.DEFINE_float("fps", 25.0, "Frame rate of the output for a photo (a video keeps its own).", **fv)
+    flags.DEFINE_integer("batch_size", 16, "Frames per generator call.", lower_bound=1, **fv)
+    flags.DEFINE_integer("window_offset", -1, "Frame j's mel window starts at frame j + this (-1: as trained; "
+                         "0: the original inference script).", **fv)
+    flags.DEFINE_enum("silence", "original", list(SILENCE_MODES), "Silent frames: keep the original frame, "
+                      "generate a closed mouth, or treat as speech.", **fv)
+    flags.DEFINE_float("silence_db", 40.0, "A frame this many dB below the loudest is silent.", **fv)
+    flags.DEFINE_float("feather", 0.12, "Softness of the paste mask (fraction of the face box).", **fv)
+    flags.DEFINE_boolean("colour_match", True, "Match the generated mouth's colour to the frame.", **fv)
+    flags.DEFINE_boolean("progress", True, "Show progress bars.", **fv)
+    for name in ("face", "audio", "out"):
+        flags.mark_flag_as_required(name, flag_values=flag_values)
+
+
+def _ints(name, values, count):
+    try:
+        out = tuple(int(v) for v in values)
+    except ValueError:
+        out = ()
+    if len(out) != count:
+        raise InputError(f"--{name}", f"expected {count} integers separated by commas")
+    return out
+
+
+def run(flag_values):
+    f = flag_values
+    options = Options(
+        face=f.face, audio=f.audio, out=f.out, weights=f.weights, width=f.width, engine=f.engine,
+        pads=_ints("pads", f.pads, 4), box=_ints("box", f.box, 4) if f.box else None,
+        resize_factor=f.resize_factor, crop=_ints("crop", f.crop, 4), rotate=f.rotate, nosmooth=f.nosmooth,
+        static=f.static, fps=f.fps, batch_size=f.batch_size, window_offset=f.window_offset, silence=f.silence,
+        silence_db=f.silence_db, feather=f.feather, colour_match=f.colour_match, progress=f.progress)
+    summary = run_sync(options)
+    height, width = summary["size"]
+    print(f"wrote {summary['out']}: {summary['frames']} frames, {width}x{height} at {summary['fps']:g} fps "
+          f"({summary['seconds']:.2f} s for {summary['audio_seconds']:.2f} s of audio; audio "
+          f"{'copied' if summary['audio_copied'] else 'encoded to AAC'})")
+    print(f"faces redrawn in {summary['generated']} frames; passed through unchanged: "
+          f"{summary['no_face']} without a face, {summary['silent']} silent")
+    print(f"weights: {summary['weights']}")
+    stages = ", ".join(f"{k} {v:.1f} s" for k, v in summary["stages"].items())
+    print(f"{summary['frames'] / summary['elapsed']:.1f} frames/s end to end ({stages})")
