@@ -18,7 +18,7 @@ def espeak(path, text, voice="en", rate=160, pitch=50):
     return path
 
 
-def write_video(path, frames, fps=25, audio=None, sample_rate=16000, video=True, times_ms=None):
+def write_video(path, frames, fps=25, audio=None, sample_rate=16000, video=True, times_ms=None, rotation=0):
     """Writes an mp4 (H.264 + AAC) from RGB uint8 frames and float mono audio.
 
     Args:
@@ -30,6 +30,7 @@ def write_video(path, frames, fps=25, audio=None, sample_rate=16000, video=True,
         sample_rate: rate of `audio`.
         video: False writes an audio-only file.
         times_ms: per-frame presentation times in milliseconds, for a variable frame rate video.
+        rotation: display rotation metadata in degrees, counter-clockwise (as phones write it).
     """
     frames = list(frames) if video else []
     with av.open(str(path), mode="w") as container:
@@ -39,6 +40,8 @@ def write_video(path, frames, fps=25, audio=None, sample_rate=16000, video=True,
             height, width = (frames[0].shape[:2] if frames else (64, 64))
             vstream.width, vstream.height, vstream.pix_fmt = width, height, "yuv420p"
             vstream.options = {"crf": "20", "preset": "veryfast"}
+            if rotation:
+                vstream.set_display_rotation(rotation)
             if times_ms is not None:
                 vstream.codec_context.time_base = fractions.Fraction(1, 1000)
         astream = None

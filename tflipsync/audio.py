@@ -101,10 +101,16 @@ def _decode_mono(path):
         except (av.FFmpegError, OSError) as err:
             reason = _av_reason(err)
             raise InputError(path, f"not a readable audio or video file ({reason})") from None
+        # Codecs that fill whole frames (AAC: 1024 samples) decode past the end; the container's
+        # duration is where the audio really ends.
+        declared = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None
     chunks = [c for c in chunks if c.size]
     if not chunks:
         raise InputError(path, "no audio samples")
-    return np.concatenate(chunks), int(rate)
+    samples = np.concatenate(chunks)
+    if declared:
+        samples = samples[:max(1, int(round(declared * rate)))]
+    return samples, int(rate)
 
 
 def _mono(frame):
