@@ -220,23 +220,42 @@ def _reader(face_source, schedule, frames_out, stages, stop):
         frames_out.put(err)
 
 
-def _writer(writer, frames_in, stages, errors):
+def _writer(write, frames_in, stages, errors):
     try:
         while True:
             frame = frames_in.get()
             if frame is _DONE:
                 return
             started = time.perf_counter()
-            writer.write(frame)
+            write(frame)
             stages.add("encode", started)
     except BaseException as err:
         errors.append(err)
 
 
-def run_sync(options):
-    """Runs the whole job; returns a summary dict. Raises InputError for unusable input."""
-    from tqdm import tqdm
+@dataclasses.dataclass
+class Job:
+    """A prepared lip-sync job: the inputs read, faces found, the output schedule decided."""
+    options: Options
+    face_source: source.FaceSource
+    engine: object
+    fps: float
+    count: int  # output frames
+    audio_seconds: float
+    boxes: np.ndarray  # (M, 4) padded face box per source frame
+    present: np.ndarray  # (M,) bool
+    schedule: np.ndarray  # (count,) source frame per output frame
+    windows: np.ndarray  # (count, 80, 16)
+    keep_original: np.ndarray  # (count,) bool: silent frames left as they are
+    stages: _Stages
+    started: float
 
+    @property
+    def size(self):
+        return self.face_source.first_frame().shape[:2]
+
+
+def check_options(options):
     if options.engine not in ENGINES:
         raise InputError("--engine", f"{options.engine!r} is not available yet; use one of {sorted(ENGINES)}")
     if options.silence not in SILENCE_MODES:
@@ -245,11 +264,19 @@ def run_sync(options):
         raise InputError("--batch_size", "must be at least 1")
     if options.fps <= 0:
         raise InputError("--fps", f"must be positive, got {options.fps}")
-    _check_paths(options)
-    started_all = time.perf_counter()
-    stages = _Stages()
 
-    wav = audio.load_wav(options.audio)
+
+def prepare(options, wav=None):
+    """Reads the audio, finds the faces (pass 1) and plans the output; returns a Job.
+
+    Args:
+      options: Options (its `out` is not touched here).
+      wav: optional 16 kHz samples to use instead of decoding options.audio (e.g. trimmed).
+    """
+    started = time.perf_counter()
+    stages = _Stages()
+    if wav is None:
+        wav = audio.load_wav(options.audio)
     seconds = len(wav) / audio.SAMPLE_RATE
     if not np.any(np.abs(wav) > 1e-4):
         raise InputError(options.audio, "the audio is silent throughout: nothing to lip-sync")
@@ -268,51 +295,86 @@ def run_sync(options):
     if options.silence == "closed":
         windows[silent] = _silent_window()
     keep_original = silent if options.silence == "original" else np.zeros(count, bool)
+    return Job(options, face_source, engine, fps, count, seconds, boxes, present, schedule, windows,
+               keep_original, stages, started)
 
-    first = face_source.first_frame()
-    size = first.shape[:2]
+
+def render(job, write):
+    """Pass 2: decodes, generates, pastes and hands each output frame (RGB uint8) to `write`.
+
+    `write` runs on its own thread; the queues between the three threads hold at most two
+    batches each. Returns the counts of generated, faceless and silent frames.
+    """
+    from tqdm import tqdm
+
+    options = job.options
     paster = paste.Paster(options.feather, options.colour_match)
     frames_in, frames_out = queue.Queue(maxsize=2 * options.batch_size), queue.Queue(maxsize=2 * options.batch_size)
     stop = threading.Event()
     counts = {"generated": 0, "no_face": 0, "silent": 0}
     errors = []
-    with encode.VideoWriter(options.out, fps, size, audio=options.audio) as writer:
-        reader = threading.Thread(target=_reader, args=(face_source, schedule, frames_in, stages, stop), daemon=True)
-        encoder = threading.Thread(target=_writer, args=(writer, frames_out, stages, errors), daemon=True)
-        reader.start()
-        encoder.start()
-        try:
-            with tqdm(total=count, unit="frame", desc="sync", disable=not options.progress) as bar:
-                j = 0
-                while j < count:
-                    batch = []
-                    while len(batch) < options.batch_size and j + len(batch) < count:
-                        item = frames_in.get()
-                        if isinstance(item, BaseException):
-                            raise item
-                        if item is _DONE:
-                            raise InputError(options.face, "the video ended earlier than in the first pass")
-                        batch.append(item)
-                    _sync_batch(batch, j, schedule, boxes, present, keep_original, windows, engine, paster,
-                                counts, stages, frames_out, errors)
-                    j += len(batch)
-                    bar.update(len(batch))
-            frames_out.put(_DONE)
-            encoder.join()
-        except BaseException:
-            stop.set()
-            _drain(frames_in)
-            frames_out.put(_DONE)
-            encoder.join(timeout=10)
-            raise
+    reader = threading.Thread(target=_reader, args=(job.face_source, job.schedule, frames_in, job.stages, stop),
+                              daemon=True)
+    encoder = threading.Thread(target=_writer, args=(write, frames_out, job.stages, errors), daemon=True)
+    reader.start()
+    encoder.start()
+    try:
+        with tqdm(total=job.count, unit="frame", desc="sync", disable=not options.progress) as bar:
+            j = 0
+            while j < job.count:
+                batch = []
+                while len(batch) < options.batch_size and j + len(batch) < job.count:
+                    item = frames_in.get()
+                    if isinstance(item, BaseException):
+                        raise item
+                    if item is _DONE:
+                        raise InputError(options.face, "the video ended earlier than in the first pass")
+                    batch.append(item)
+                for frame in _sync_batch(batch, j, job, paster, counts):
+                    _put(frames_out, frame, errors)
+                j += len(batch)
+                bar.update(len(batch))
+        _put(frames_out, _DONE, errors)
+        encoder.join()
+    except BaseException:
+        stop.set()
+        _drain(frames_in)
+        _drain(frames_out)
+        frames_out.put(_DONE)
+        encoder.join(timeout=10)
+        raise
+    if errors:
+        raise errors[0]
+    return counts
+
+
+def _put(q, item, errors):
+    """Puts `item` unless the consumer has failed (then raises its error instead of blocking)."""
+    while True:
         if errors:
             raise errors[0]
-        audio_copied = writer.audio_copied
-    elapsed = time.perf_counter() - started_all
-    return {"out": options.out, "frames": count, "fps": fps, "size": size, "seconds": count / fps,
-            "audio_seconds": seconds, "source_frames": face_source.source_frames,
-            "faces_missing_in_source": int((~present).sum()), "audio_copied": audio_copied,
-            "weights": engine.description, "elapsed": elapsed, "stages": dict(stages.seconds), **counts}
+        try:
+            q.put(item, timeout=0.5)
+            return
+        except queue.Full:
+            continue
+
+
+def summary(job, counts, **extra):
+    return {"frames": job.count, "fps": job.fps, "size": job.size, "seconds": job.count / job.fps,
+            "audio_seconds": job.audio_seconds, "source_frames": job.face_source.source_frames,
+            "faces_missing_in_source": int((~job.present).sum()), "weights": job.engine.description,
+            "elapsed": time.perf_counter() - job.started, "stages": dict(job.stages.seconds), **counts, **extra}
+
+
+def run_sync(options):
+    """Runs the whole job; returns a summary dict. Raises InputError for unusable input."""
+    check_options(options)
+    _check_paths(options)
+    job = prepare(options)
+    with encode.VideoWriter(options.out, job.fps, job.size, audio=options.audio) as writer:
+        counts = render(job, writer.write)
+    return summary(job, counts, out=options.out, audio_copied=writer.audio_copied)
 
 
 def _drain(q):
@@ -323,40 +385,37 @@ def _drain(q):
         pass
 
 
-def _sync_batch(batch, first, schedule, boxes, present, keep_original, windows, engine, paster, counts,
-                stages, frames_out, errors):
+def _sync_batch(batch, first, job, paster, counts):
+    """The output frames of one batch of decoded frames (first output index `first`)."""
+    stages = job.stages
     started = time.perf_counter()
     work, crops, mels = [], [], []
     for k, frame in enumerate(batch):
         j = first + k
-        s = schedule[j]
-        if not present[s]:
+        s = job.schedule[j]
+        if not job.present[s]:
             counts["no_face"] += 1
-        elif keep_original[j]:
+        elif job.keep_original[j]:
             counts["silent"] += 1
         else:
-            crop = faces.crop_face(frame, boxes[s])[..., ::-1].astype(np.float32) / 255.0  # RGB -> BGR
+            crop = faces.crop_face(frame, job.boxes[s])[..., ::-1].astype(np.float32) / 255.0  # RGB -> BGR
             work.append(k)
             crops.append(crop)
-            mels.append(windows[j])
+            mels.append(job.windows[j])
     stages.add("paste", started)
-    generated = None
+    out = list(batch)
     if work:
         started = time.perf_counter()
         crops = np.stack(crops)
-        generated = engine(np.stack(mels), images.masked_face_input(crops, crops))
+        generated = job.engine(np.stack(mels), images.masked_face_input(crops, crops))
         stages.add("generate", started)
-    started = time.perf_counter()
-    out = list(batch)
-    for n, k in enumerate(work):
-        face = np.clip(np.rint(generated[n][..., ::-1] * 255.0), 0, 255)  # BGR [0, 1] -> RGB
-        out[k] = paster.paste(batch[k], boxes[schedule[first + k]], face)
+        started = time.perf_counter()
+        for n, k in enumerate(work):
+            face = np.clip(np.rint(generated[n][..., ::-1] * 255.0), 0, 255)  # BGR [0, 1] -> RGB
+            out[k] = paster.paste(batch[k], job.boxes[job.schedule[first + k]], face)
+        stages.add("paste", started)
     counts["generated"] += len(work)
-    stages.add("paste", started)
-    for frame in out:
-        if errors:
-            raise errors[0]
-        frames_out.put(frame)
+    return out
 
 
 def define_flags(flag_values):
