@@ -212,3 +212,45 @@ def test_ctrl_c_leaves_no_partial_output(media, tmp_path):
     assert process.returncode == 130, stderr[-2000:]
     assert "interrupted" in stderr
     assert sorted(os.listdir(tmp_path)) == ["long.wav"]
+
+
+@pytest.mark.parametrize("preset", ["telegram", "whatsapp", "gif"])
+def test_sticker_presets_keep_their_limits(media, tmp_path, preset):
+    from PIL import Image
+
+    from tflipsync import sticker
+
+    limits = sticker.PRESETS[preset]
+    out = tmp_path / f"s{limits.extension}"
+    summary = sticker.run_sticker(options(media, out), preset, trim=True)
+    size = os.path.getsize(out)
+    assert summary["bytes"] == size and (limits.max_bytes == 0 or size <= limits.max_bytes)
+    if preset == "telegram":
+        frames, fps, codec, _ = read_video(out)
+        with av.open(str(out)) as container:
+            assert container.streams.video[0].codec_context.name == "vp9" and not container.streams.audio
+        assert summary["trimmed"] and len(frames) / fps <= 3.0 + 1e-6 and frames[0].shape == (512, 512, 3)
+    else:
+        with Image.open(out) as image:
+            # identical neighbours (silent frames) may be merged into one longer frame
+            assert image.size == (512, 512) and 10 < image.n_frames <= summary["sticker_frames"]
+            assert image.info.get("loop") == 0
+            if preset == "gif":
+                assert image.mode == "P" and len(image.getpalette()) // 3 <= 256  # first frame, palette
+            duration = 0
+            for i in range(image.n_frames):
+                image.seek(i)
+                image.load()  # WebP frames carry their duration once decoded
+                duration += image.info["duration"] / 1000
+            assert abs(duration - summary["sticker_frames"] / summary["sticker_fps"]) < 0.05
+            assert duration <= limits.max_seconds
+
+
+def test_sticker_refuses_long_audio_without_trim(media, tmp_path):
+    from tflipsync import sticker
+
+    with pytest.raises(InputError, match=r"the telegram preset allows 3 s \(give --trim to cut it\)"):
+        sticker.run_sticker(options(media, tmp_path / "s.webm"), None)
+    with pytest.raises(InputError, match="the gif preset writes .gif files"):
+        sticker.run_sticker(options(media, tmp_path / "s.webm"), "gif")
+    assert os.listdir(tmp_path) == []

@@ -17,6 +17,7 @@ that it converts to TFLite with builtin ops only (TFLite's FFT requires power-of
 
 import functools
 import math
+import os
 
 import av
 import numpy as np
@@ -72,6 +73,19 @@ def load_wav(path, sr=SAMPLE_RATE):
         g = math.gcd(rate, sr)
         samples = scipy.signal.resample_poly(samples, sr // g, rate // g)
     return np.asarray(samples, dtype=np.float32)
+
+
+def write_wav(path, samples, sr=SAMPLE_RATE):
+    """Writes float samples in [-1, 1] as a 16-bit mono wav file."""
+    import wave
+
+    pcm = (np.clip(np.asarray(samples, np.float64), -1.0, 1.0) * 32767.0).round().astype("<i2")
+    with wave.open(os.fspath(path), "wb") as f:
+        f.setnchannels(1)
+        f.setsampwidth(2)
+        f.setframerate(int(sr))
+        f.writeframes(pcm.tobytes())
+    return path
 
 
 def _decode_mono(path):

@@ -14,6 +14,7 @@ from tflipsync.errors import InputError
 
 COMMANDS = {
     "sync": ("tflipsync.sync", "lip-sync a video or a photo to speech; write an mp4"),
+    "sticker": ("tflipsync.sticker", "a looping 512 px lip-synced sticker: GIF, WebP, WebM or mp4"),
     "convert": ("tflipsync.convert", "import an official Wav2Lip checkpoint (.pth) as .weights.h5"),
     "generate": ("tflipsync.generate", "run the generator on a face image and speech; write a contact sheet"),
     "fetch-models": ("tflipsync.assets", "fetch the MediaPipe face model files (once, at set-up)"),

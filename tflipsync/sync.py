@@ -65,15 +65,16 @@ class _Stages:
         self.seconds[name] += time.perf_counter() - started
 
 
-def _check_paths(options):
+def check_paths(options, extensions=(".mp4", ".mov", ".mkv")):
+    """Refuses an output that is an input, of another type, or in a missing or read-only folder."""
     paths = [options.face, options.audio] + ([options.weights] if options.weights else [])
     out = os.path.abspath(options.out)
     for path in paths:
         if os.path.abspath(path) == out or (os.path.exists(path) and os.path.exists(out)
                                             and os.path.samefile(path, out)):
             raise InputError(options.out, "the output path is one of the inputs; refusing to overwrite it")
-    if os.path.splitext(out)[1].lower() not in (".mp4", ".mov", ".mkv"):
-        raise InputError(options.out, "the output must be an .mp4, .mov or .mkv file")
+    if os.path.splitext(out)[1].lower() not in extensions:
+        raise InputError(options.out, f"the output must be a {', '.join(extensions)} file")
     encode.check_writable(options.out)
 
 
@@ -370,7 +371,7 @@ def summary(job, counts, **extra):
 def run_sync(options):
     """Runs the whole job; returns a summary dict. Raises InputError for unusable input."""
     check_options(options)
-    _check_paths(options)
+    check_paths(options)
     job = prepare(options)
     with encode.VideoWriter(options.out, job.fps, job.size, audio=options.audio) as writer:
         counts = render(job, writer.write)
@@ -463,14 +464,18 @@ def _ints(name, values, count):
     return out
 
 
-def run(flag_values):
-    f = flag_values
-    options = Options(
+def options_from_flags(f):
+    """Options from parsed flags (define_flags)."""
+    return Options(
         face=f.face, audio=f.audio, out=f.out, weights=f.weights, width=f.width, engine=f.engine,
         pads=_ints("pads", f.pads, 4), box=_ints("box", f.box, 4) if f.box else None,
         resize_factor=f.resize_factor, crop=_ints("crop", f.crop, 4), rotate=f.rotate, nosmooth=f.nosmooth,
         static=f.static, fps=f.fps, batch_size=f.batch_size, window_offset=f.window_offset, silence=f.silence,
         silence_db=f.silence_db, feather=f.feather, colour_match=f.colour_match, progress=f.progress)
+
+
+def run(flag_values):
+    options = options_from_flags(flag_values)
     summary = run_sync(options)
     height, width = summary["size"]
     print(f"wrote {summary['out']}: {summary['frames']} frames, {width}x{height} at {summary['fps']:g} fps "
