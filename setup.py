@@ -10,6 +10,8 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["tflipsync", "tflipsync.*"]),
+    # the embedded default model (tflipsync/bundled.py)
+    package_data={"tflipsync": ["weights/*.weights.h5", "weights/model.json"]},
     install_requires=[
         # `tensorflow`, not `tensorflow-cpu`: tensorflow-serving-api depends on it, and both
         # together install two copies of TensorFlow over each other.
@@ -29,6 +31,9 @@ setup(
         "mediapipe==1.2.3",
         # Real face photos (astronaut) for the synthetic corpus.
         "scikit-image>=0.24",
+        # Animated WebP and GIF stickers; training-curve plots.
+        "pillow>=10",
+        "matplotlib>=3.8",
     ],
     extras_require={
         # PyTorch is a test-time reference only: `pip install torch==2.13.0` takes the CPU build.

@@ -1,0 +1,158 @@
+"""End-to-end `tflipsync sync` speed: frames/s, seconds per stage and peak memory, per engine.
+
+The input is a talking-head clip made here: scikit-image's astronaut photo drifting on a
+640x360 canvas at 25 fps, with the bundled speech (examples/speech.wav) repeated to the clip's
+length. Each engine runs in its own process (so peak RSS is its own), on the threads the machine
+has. Stage seconds are each stage's own busy time; the stages run concurrently, so they add up to
+more than the wall time.
+
+    python benchmarks/sync.py [--seconds 10] [--engines keras-embedded,keras-w1]
+    python benchmarks/sync.py --memory [--size 720x1280] [--minutes 1,10]   # streaming check
+
+`--memory` runs sync on videos of each length (the embedded model, to keep it short) and prints
+peak RSS for each and their ratio: memory must not grow with the video's length.
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+ENGINES = {
+    # name: (engine, weights factory, description)
+    "keras-embedded": ("keras", None, "Keras fp32, the embedded width-0.25 model"),
+    "keras-w1": ("keras", "random-1.0", "Keras fp32, width 1.0 (random weights: speed only)"),
+}
+
+
+def make_clip(path, seconds, size, fps=25):
+    """Writes the benchmark clip (H.264 + AAC speech) frame by frame; returns the path."""
+    import av
+    import numpy as np
+    from skimage import data
+
+    from tflipsync import audio
+
+    height, width = size
+    photo = data.astronaut()[40:400, 60:460]
+    scale = height / 360.0
+    if scale != 1.0:
+        import cv2
+        photo = cv2.resize(photo, (int(photo.shape[1] * scale), int(photo.shape[0] * scale)))
+    speech = audio.load_wav(os.path.join(ROOT, "examples", "speech.wav"))
+    total = int(seconds * audio.SAMPLE_RATE)
+    samples = np.tile(speech, total // len(speech) + 1)[:total].astype(np.float32)
+    with av.open(path, mode="w") as container:
+        video = container.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video.options = {"crf": "23", "preset": "veryfast"}
+        sound = container.add_stream("aac", rate=audio.SAMPLE_RATE, layout="mono")
+        for i in range(int(seconds * fps)):
+            canvas = np.full((height, width, 3), 90, np.uint8)
+            x = int(round(width * 0.16 + np.sin(i / 7.0) * 10 * scale))
+            canvas[:, x:x + photo.shape[1]] = photo[:height, :width - x]
+            picture = av.VideoFrame.from_ndarray(canvas, format="rgb24")
+            picture.pts = i
+            for packet in video.encode(picture):
+                container.mux(packet)
+        for packet in video.encode():
+            container.mux(packet)
+        for start in range(0, total, 1024):
+            piece = av.AudioFrame.from_ndarray(samples[None, start:start + 1024], format="fltp", layout="mono")
+            piece.sample_rate, piece.pts = audio.SAMPLE_RATE, start
+            for packet in sound.encode(piece):
+                container.mux(packet)
+        for packet in sound.encode():
+            container.mux(packet)
+    return path
+
+
+def child(args):
+    """Runs one sync in this process and prints its summary with peak RSS as JSON."""
+    from tflipsync import sync
+
+    summary = sync.run_sync(sync.Options(face=args.face, audio=args.face, out=args.out, weights=args.weights,
+                                         width=args.width, engine=args.engine, progress=False))
+    summary["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({k: v for k, v in summary.items() if k != "weights"}, default=str))
+
+
+def run_child(face, out, engine, weights=None, width=None):
+    command = [sys.executable, os.path.abspath(__file__), "--child", "--face", face, "--out", out,
+               "--engine", engine]
+    if weights:
+        command += ["--weights", weights, "--width", str(width)]
+    started = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    if result.returncode != 0:
+        sys.exit(f"sync failed: {result.stderr[-2000:]}")
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    summary["wall_with_startup"] = time.perf_counter() - started
+    return summary
+
+
+def speed(args, folder):
+    clip = make_clip(os.path.join(folder, "clip.mp4"), args.seconds, (360, 640))
+    print(f"input: {args.seconds:g} s at 25 fps, 640x360, {os.cpu_count()} CPUs")
+    print(f"{'engine':52s} {'frames/s':>8s}  {'decode':>6s} {'detect':>6s} {'generate':>8s} {'paste':>6s} "
+          f"{'encode':>6s}  {'peak RSS':>8s}")
+    for name in args.engines.split(","):
+        engine, weights, description = ENGINES[name]
+        width = None
+        if weights == "random-1.0":
+            import keras
+
+            from tflipsync import models
+            keras.utils.set_random_seed(0)
+            weights, width = os.path.join(folder, "random_w1.weights.h5"), 1.0
+            models.build_generator(1.0).save_weights(weights)
+        s = run_child(clip, os.path.join(folder, f"{name}.mp4"), engine, weights, width)
+        t = s["stages"]
+        others = t["decode"] + t["detect"] + t["paste"] + t["encode"]
+        print(f"{description:52s} {s['frames'] / s['elapsed']:8.1f}  {t['decode']:6.2f} {t['detect']:6.2f} "
+              f"{t['generate']:8.2f} {t['paste']:6.2f} {t['encode']:6.2f}  {s['peak_rss_mib']:6.0f} MiB"
+              f"   (generate / other stages: {t['generate'] / max(others, 1e-9):.2f}x)")
+
+
+def memory(args, folder):
+    height, width = (int(v) for v in args.size.split("x"))
+    peaks = []
+    for minutes in (float(m) for m in args.minutes.split(",")):
+        clip = make_clip(os.path.join(folder, f"clip_{minutes:g}min.mp4"), minutes * 60, (height, width))
+        s = run_child(clip, os.path.join(folder, f"out_{minutes:g}min.mp4"), "keras")
+        peaks.append(s["peak_rss_mib"])
+        print(f"{minutes:g} min {width}x{height}: {s['frames']} frames in {s['elapsed']:.0f} s "
+              f"({s['frames'] / s['elapsed']:.1f} frames/s), peak RSS {s['peak_rss_mib']:.0f} MiB", flush=True)
+        os.remove(clip)
+    print(f"peak RSS ratio longest / shortest: {peaks[-1] / peaks[0]:.3f}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--engines", default="keras-embedded,keras-w1")
+    parser.add_argument("--memory", action="store_true")
+    parser.add_argument("--size", default="720x1280", help="HEIGHTxWIDTH for --memory")
+    parser.add_argument("--minutes", default="1,10", help="video lengths for --memory")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--face", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("--engine", default="keras", help=argparse.SUPPRESS)
+    parser.add_argument("--weights", help=argparse.SUPPRESS)
+    parser.add_argument("--width", type=float, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if args.child:
+        return child(args)
+    with tempfile.TemporaryDirectory() as folder:
+        (memory if args.memory else speed)(args, folder)
+
+
+if __name__ == "__main__":
+    main()
