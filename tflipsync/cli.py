@@ -10,6 +10,7 @@ import sys
 
 from absl import flags
 
+from tflipsync import native_logs
 from tflipsync.errors import InputError
 
 COMMANDS = {
@@ -32,30 +33,31 @@ def _usage():
 def run_command(name, argv):
     """Parses `argv` (flags only) for sub-command `name` and runs it; returns the exit status."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    module = importlib.import_module(COMMANDS[name][0])
-    flag_values = flags.FlagValues()
-    module.define_flags(flag_values)
-    if any(a in ("-h", "--help", "--helpshort") for a in argv):
-        print(f"usage: tflipsync {name} [--flags]\n\n{COMMANDS[name][1]}\n")
-        print(flag_values.module_help(module.__name__))
-        return 0
-    try:
-        extra = flag_values([f"tflipsync {name}"] + list(argv))
-        flag_values.validate_all_flags()
-    except flags.Error as err:
-        print(f"tflipsync {name}: {err}", file=sys.stderr)
-        return 2
-    if len(extra) > 1:
-        print(f"tflipsync {name}: unexpected arguments: {' '.join(extra[1:])}", file=sys.stderr)
-        return 2
-    try:
-        return module.run(flag_values) or 0
-    except InputError as err:
-        print(f"tflipsync {name}: error: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"tflipsync {name}: interrupted", file=sys.stderr)
-        return 130
+    with native_logs.filtered_stderr():
+        module = importlib.import_module(COMMANDS[name][0])
+        flag_values = flags.FlagValues()
+        module.define_flags(flag_values)
+        if any(a in ("-h", "--help", "--helpshort") for a in argv):
+            print(f"usage: tflipsync {name} [--flags]\n\n{COMMANDS[name][1]}\n")
+            print(flag_values.module_help(module.__name__))
+            return 0
+        try:
+            extra = flag_values([f"tflipsync {name}"] + list(argv))
+            flag_values.validate_all_flags()
+        except flags.Error as err:
+            print(f"tflipsync {name}: {err}", file=sys.stderr)
+            return 2
+        if len(extra) > 1:
+            print(f"tflipsync {name}: unexpected arguments: {' '.join(extra[1:])}", file=sys.stderr)
+            return 2
+        try:
+            return module.run(flag_values) or 0
+        except InputError as err:
+            print(f"tflipsync {name}: error: {err}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print(f"tflipsync {name}: interrupted", file=sys.stderr)
+            return 130
 
 
 def main(argv=None):
