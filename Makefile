@@ -21,8 +21,8 @@ setup: $(VENV)/.test
 
 demo: $(VENV)/.runtime
 	mkdir -p out
-	$(BIN)/tflipsync generate --face examples/astronaut.jpg --box 70,200,160,290 \
-		--audio examples/speech.wav --out out/demo.png
+	$(BIN)/tflipsync sync --face examples/astronaut.jpg --audio examples/speech.wav --out out/demo.mp4
+	$(BIN)/tflipsync sticker --face examples/astronaut.jpg --audio examples/speech.wav --out out/demo.gif
 
 test: $(VENV)/.test
 	$(BIN)/python -m pytest -q tests

@@ -164,11 +164,19 @@ def test_tiny_generator_gan_end_to_end(clips, tmp_path):
                        f"--expert_weights={expert_dir / 'expert.weights.h5'}", "--sync_switch_below=100")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "sync weight 0 -> 0.03" in result.stdout
+    assert "step 0: validation l1 " in result.stdout  # a fresh run measures its starting point
     for name in ("generator", "discriminator"):
         assert (model_dir / f"{name}.weights.h5").is_file()
-    from tflipsync import models
+    from tflipsync import bundled, models
     models.build_generator(0.25).load_weights(str(model_dir / "generator.weights.h5"))
     assert list((model_dir / "train").glob("events.out.tfevents.*"))
+    # the two runs packaged as an embedded model, the way tflipsync/weights/ is made
+    info = bundled.package(str(expert_dir), str(model_dir), "three random clips", str(tmp_path / "pack"))
+    assert info["width"] == 0.25 and info["files"]["generator"]["step"] in (3, 6)
+    assert "l1" in info["files"]["generator"]["validation"]
+    assert "--model=expert" in info["files"]["expert"]["flags"]
+    assert bundled.load("generator", str(tmp_path / "pack")).width == 0.25
+    assert "trained by train.py on three random clips" in bundled.describe(str(tmp_path / "pack"))
 
 
 def test_non_finite_loss_stops_with_a_clear_message(tmp_path):

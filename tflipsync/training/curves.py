@@ -18,7 +18,13 @@ def read_scalars(directory):
     for path in sorted(glob.glob(os.path.join(directory, "events.out.tfevents.*"))):
         for event in tf.compat.v1.train.summary_iterator(path):
             for value in event.summary.value:
-                number = float(tf.make_ndarray(value.tensor)) if value.HasField("tensor") else value.simple_value
+                if value.HasField("tensor"):
+                    array = tf.make_ndarray(value.tensor)
+                    if array.ndim != 0 or array.dtype.kind not in "fiu":  # images, text
+                        continue
+                    number = float(array)
+                else:
+                    number = value.simple_value
                 scalars.setdefault(value.tag, []).append((event.step, number))
     return {tag: sorted(points) for tag, points in scalars.items()}
 

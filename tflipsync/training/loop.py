@@ -147,6 +147,12 @@ def train(config, out=sys.stdout):
     bar = tqdm(total=config.max_steps, initial=start, unit="step", desc=f"train {config.model}",
                disable=not (config.progress and chief), file=out if out is not sys.stdout else None)
     metrics, last = {}, {}
+    if start == 0:
+        # the starting point of every validation curve (what "falls from" is measured against)
+        last = evaluate()
+        print(f"step 0: validation {_format(last)}", file=out)
+        if chief:
+            _scalars(writers["validation"], last, 0)
     started = time.perf_counter()
     try:
         while int(step.numpy()) < config.max_steps:
