@@ -172,7 +172,8 @@ def test_tiny_generator_gan_end_to_end(clips, tmp_path):
     assert list((model_dir / "train").glob("events.out.tfevents.*"))
     # the two runs packaged as an embedded model, the way tflipsync/weights/ is made
     info = bundled.package(str(expert_dir), str(model_dir), "three random clips", str(tmp_path / "pack"))
-    assert info["width"] == 0.25 and info["files"]["generator"]["step"] in (3, 6)
+    assert info["width"] == 0.25 and info["files"]["generator"]["step"] == 6  # the final weights
+    assert info["files"]["generator"]["picked"] == "final" and info["files"]["expert"]["picked"] == "best"
     assert "l1" in info["files"]["generator"]["validation"]
     assert "--model=expert" in info["files"]["expert"]["flags"]
     assert bundled.load("generator", str(tmp_path / "pack")).width == 0.25

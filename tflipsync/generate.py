@@ -44,11 +44,14 @@ def generate_faces(face_crop, mel_windows, model, batch_size=32, progress=True):
     return np.concatenate(outputs, axis=0)
 
 
-def run_generate(face, audio_path, out, box=None, fps=25.0, weights=None, width=1.0, seed=0,
+def run_generate(face, audio_path, out, box=None, fps=25.0, weights=None, width=None,
                  batch_size=32, columns=10, max_frames=50, progress=True):
-    """Runs the whole job and returns a summary dict; see the module docstring."""
-    import keras
+    """Runs the whole job and returns a summary dict; see the module docstring.
 
+    Without `weights` the embedded default model is used (tflipsync/bundled.py); `width` is the
+    width `weights` were made for (default 1.0, the official checkpoints' width).
+    """
+    from tflipsync import bundled
     from tflipsync.models import build_generator
 
     if fps <= 0:
@@ -63,12 +66,21 @@ def run_generate(face, audio_path, out, box=None, fps=25.0, weights=None, width=
         raise InputError(audio_path, "too short: at least 0.2 s of audio is needed")
     windows = audio.inference_windows(mel, fps)
 
-    keras.utils.set_random_seed(seed)
-    model = build_generator(width)
     if weights:
         if not os.path.isfile(weights):
             raise InputError(weights, "no such file")
-        model.load_weights(weights)
+        model = build_generator(1.0 if width is None else width)
+        try:
+            model.load_weights(weights)
+        except (ValueError, OSError, KeyError) as err:
+            raise InputError(weights, f"not generator weights of width {model.width:g}: "
+                                      f"{str(err).splitlines()[0]}") from None
+        described = weights
+    else:
+        if width is not None:
+            raise InputError("--width", "only applies with --weights (the embedded model has its own)")
+        model = bundled.load("generator")
+        described = bundled.describe()
     started = time.perf_counter()
     generated = generate_faces(crop, windows, model, batch_size, progress)
     seconds = time.perf_counter() - started
@@ -83,7 +95,7 @@ def run_generate(face, audio_path, out, box=None, fps=25.0, weights=None, width=
         "frames": len(windows),
         "fps": fps,
         "frames_per_second": len(windows) / seconds,
-        "weights": weights or f"random initialisation (seed {seed}): untrained, so the faces are not lip-synced",
+        "weights": described,
         "out": out,
     }
 
@@ -97,9 +109,9 @@ def define_flags(flag_values):
     flags.DEFINE_string("out", None, "Contact sheet to write (PNG): the input crop, then generated frames.", **fv)
     flags.DEFINE_list("box", None, "Face box in the image: top,bottom,left,right (default: whole image).", **fv)
     flags.DEFINE_float("fps", 25.0, "Video frame rate the mel windows are cut for.", **fv)
-    flags.DEFINE_string("weights", None, "Generator .weights.h5 (e.g. from `tflipsync convert`).", **fv)
-    flags.DEFINE_float("width", 1.0, "Generator width the weights were made for.", **fv)
-    flags.DEFINE_integer("seed", 0, "Seed of the random initialisation used without --weights.", **fv)
+    flags.DEFINE_string("weights", None, "Generator .weights.h5 (e.g. from `tflipsync convert`); "
+                        "default: the embedded model trained on the synthetic corpus.", **fv)
+    flags.DEFINE_float("width", None, "Generator width --weights were made for (default 1.0).", **fv)
     flags.DEFINE_integer("batch_size", 32, "Frames per generator call.", lower_bound=1, **fv)
     flags.DEFINE_integer("max_frames", 50, "Frames shown on the contact sheet.", lower_bound=1, **fv)
     for name in ("face", "audio", "out"):
@@ -116,8 +128,7 @@ def run(flag_values):
         if len(box) != 4:
             raise InputError("--box", "expected four integers: top,bottom,left,right")
     summary = run_generate(flag_values.face, flag_values.audio, flag_values.out, box, flag_values.fps,
-                           flag_values.weights, flag_values.width, flag_values.seed,
-                           flag_values.batch_size, max_frames=flag_values.max_frames)
+                           flag_values.weights, flag_values.width, flag_values.batch_size, max_frames=flag_values.max_frames)
     print(f"{summary['audio_seconds']:.2f} s of audio -> mel {summary['mel_shape']} -> "
           f"{summary['frames']} frames at {summary['fps']:g} fps, generated at "
           f"{summary['frames_per_second']:.1f} frames/s")

@@ -188,6 +188,10 @@ class GeneratorTask:
         parts = self._losses(batch, generated)
         out = {name: tf.reduce_sum(parts[name]) for name in ("l1", "sync")}
         out["sync_accuracy"] = tf.reduce_sum(tf.cast(parts["sync_probability"] > 0.5, tf.float32))
+        # The same expert on the true frames: the floor the generated frames' sync loss can reach.
+        real, _ = losses.sync_loss(self.expert, batch["sync_mel"], losses.lower_half_stack(batch["target"]),
+                                   tf.ones_like(parts["l1"]), training=False)
+        out["sync_real"] = tf.reduce_sum(real)
         out["count"] = tf.cast(tf.shape(parts["l1"])[0], tf.float32)
         return out
 

@@ -1,0 +1,158 @@
+"""The embedded default model: a small generator and expert that ship inside the package.
+
+Both were trained by `train.py` on the project's synthetic corpus (`tflipsync synth`), so they
+need nothing from a model hub; they lip-sync that corpus's kind of face and are a starting point,
+not a substitute for weights trained on real video (give those with `--weights`). What they were
+trained on, the commands that reproduce them, their validation figures and the files' sha256 are
+in `tflipsync/weights/model.json`.
+
+Refreshing the files from two finished runs (the expert's best-by-validation weights, the
+generator's final ones):
+
+    python -m tflipsync.bundled --expert_dir RUNS/expert --generator_dir RUNS/generator \
+        --corpus "100 synthetic clips: tflipsync synth --clips 100 --seed 11"
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+
+from tflipsync.errors import InputError
+
+WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights")
+KINDS = ("generator", "expert")
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def manifest(directory=WEIGHTS_DIR):
+    """The embedded model's description (dict): width, training data, figures, files."""
+    path = os.path.join(directory, "model.json")
+    if not os.path.isfile(path):
+        raise InputError(path, "the embedded default model is missing from this installation; "
+                               "reinstall tflipsync or give --weights")
+    with open(path) as f:
+        return json.load(f)
+
+
+def weights_path(kind, directory=WEIGHTS_DIR):
+    """Path of the embedded `kind` ('generator' or 'expert') weights, checked against its sha256."""
+    entry = manifest(directory)["files"][kind]
+    path = os.path.join(directory, entry["file"])
+    if not os.path.isfile(path):
+        raise InputError(path, "embedded weights missing; reinstall tflipsync or give --weights")
+    if _sha256(path) != entry["sha256"]:
+        raise InputError(path, "embedded weights do not match their recorded sha256 (altered or "
+                               "truncated); reinstall tflipsync or give --weights")
+    return path
+
+
+def width(directory=WEIGHTS_DIR):
+    """Channel-width multiplier of the embedded networks."""
+    return float(manifest(directory)["width"])
+
+
+def describe(directory=WEIGHTS_DIR):
+    """One line saying what the embedded model is and what it was trained on."""
+    info = manifest(directory)
+    return (f"embedded default model (width {info['width']:g}, generator step {info['files']['generator']['step']}, "
+            f"expert step {info['files']['expert']['step']}), trained by train.py on {info['trained_on']}; "
+            f"give --weights for a model trained on real video")
+
+
+def load(kind, directory=WEIGHTS_DIR):
+    """The embedded `kind` network built at its width with its weights loaded."""
+    from tflipsync import models
+
+    build = {"generator": models.build_generator, "expert": models.build_expert}[kind]
+    model = build(width(directory))
+    model.load_weights(weights_path(kind, directory))
+    return model
+
+
+def _validation(model_dir, metric=None):
+    """(step, {tag: value}) of one evaluation of a train.py run: the one with the lowest
+    `metric`, or the last one when `metric` is None."""
+    from tflipsync.training.curves import read_scalars
+
+    scalars = read_scalars(os.path.join(model_dir, "validation"))
+    if not scalars or (metric is not None and metric not in scalars):
+        raise ValueError(f"{model_dir}: no validation '{metric or 'any'}' summaries")
+    if metric is None:
+        step = max(s for points in scalars.values() for s, _ in points)
+    else:
+        step, _ = min(scalars[metric], key=lambda point: point[1])
+    return step, {tag: value for tag, points in scalars.items() for s, value in points if s == step}
+
+
+def _read_flags(model_dir):
+    with open(os.path.join(model_dir, "flags.txt")) as f:
+        return [line.strip() for line in f if line.strip()]
+
+
+def package(expert_dir, generator_dir, corpus, out_dir=WEIGHTS_DIR, generator_pick="final"):
+    """Copies two runs' weights into `out_dir` and writes model.json beside them.
+
+    The expert is the run's best by validation loss. The generator is its final weights by
+    default: its best-by-L1 weights usually come from before the sync loss switched on, and
+    the sync loss is what makes the mouth follow the audio ("best" takes them anyway).
+    """
+    runs = {"expert": (expert_dir, "best", "loss"),
+            "generator": (generator_dir, generator_pick, "l1")}
+    files, widths = {}, set()
+    os.makedirs(out_dir, exist_ok=True)
+    for kind, (model_dir, pick, metric) in runs.items():
+        folder = os.path.join(model_dir, "best") if pick == "best" else model_dir
+        source = os.path.join(folder, f"{kind}.weights.h5")
+        if not os.path.isfile(source):
+            raise ValueError(f"{source}: no {pick} weights in this run")
+        flags = _read_flags(model_dir)
+        widths.add(next(float(f.split("=", 1)[1]) for f in flags if f.startswith("--width=")))
+        step, figures = _validation(model_dir, metric if pick == "best" else None)
+        name = f"{kind}.weights.h5"
+        temporary = os.path.join(out_dir, f".{name}.partial")
+        shutil.copyfile(source, temporary)
+        os.replace(temporary, os.path.join(out_dir, name))
+        files[kind] = {"file": name, "sha256": _sha256(os.path.join(out_dir, name)), "step": step,
+                       "picked": pick, "validation": {k: round(v, 5) for k, v in sorted(figures.items())},
+                       "flags": flags}
+    if len(widths) != 1:
+        raise ValueError(f"the two runs have different widths: {sorted(widths)}")
+    info = {"width": widths.pop(), "trained_on": corpus, "files": files}
+    temporary = os.path.join(out_dir, ".model.json.partial")
+    with open(temporary, "w") as f:
+        json.dump(info, f, indent=2)
+        f.write("\n")
+    os.replace(temporary, os.path.join(out_dir, "model.json"))
+    return info
+
+
+def main(argv):
+    from absl import flags
+
+    del argv
+    try:
+        info = package(flags.FLAGS.expert_dir, flags.FLAGS.generator_dir, flags.FLAGS.corpus)
+    except (ValueError, OSError) as err:
+        print(f"bundled: error: {err}", file=sys.stderr)
+        return 1
+    for kind, entry in info["files"].items():
+        print(f"{kind}: step {entry['step']}, validation {entry['validation']}, sha256 {entry['sha256'][:12]}")
+    return 0
+
+
+if __name__ == "__main__":
+    from absl import app, flags
+
+    flags.DEFINE_string("expert_dir", None, "train.py model directory of the expert", required=True)
+    flags.DEFINE_string("generator_dir", None, "train.py model directory of the generator", required=True)
+    flags.DEFINE_string("corpus", None, "what the runs were trained on (recorded in model.json)", required=True)
+    app.run(main)
