@@ -47,7 +47,7 @@ def main():
                 for img, h in zip((photo, frames[i]), heights)]
         rows.append(np.concatenate([photo, frames[i], np.concatenate(zoom, axis=0)], axis=1))
     sheet = np.concatenate(rows, axis=0)
-    scale = min(1.0, 1600 / sheet.shape[1])
+    scale = min(1.0, 960 / sheet.shape[1])
     sheet = cv2.resize(sheet, (int(sheet.shape[1] * scale), int(sheet.shape[0] * scale)), interpolation=cv2.INTER_AREA)
     images.write_png(args.out, sheet)
     print(f"wrote {args.out}: frames {list(picks)} of {len(frames)}; weights: {summary['weights']}")
