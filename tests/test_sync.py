@@ -12,19 +12,14 @@ import numpy as np
 import pytest
 
 from media import astronaut_frames, espeak, write_video
-from tflipsync import sync
+from tflipsync import audio, sync
 from tflipsync.errors import InputError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def write_wav(path, samples, rate=16000):
-    with wave.open(str(path), "wb") as f:
-        f.setnchannels(1)
-        f.setsampwidth(2)
-        f.setframerate(rate)
-        f.writeframes((np.clip(samples, -1, 1) * 32767).astype(np.int16).tobytes())
-    return path
+def write_wav(path, samples):
+    return audio.write_wav(path, np.asarray(samples, np.float32))
 
 
 @pytest.fixture(scope="module")

@@ -78,6 +78,29 @@ def load(kind, directory=WEIGHTS_DIR):
     return model
 
 
+def generator(weights=None, width=None):
+    """(generator, description): `weights` at `width` (default 1.0), or the embedded model.
+
+    Raises:
+      InputError: missing or wrong weights, or a width without weights.
+    """
+    from tflipsync import models
+
+    if not weights:
+        if width is not None:
+            raise InputError("--width", "only applies with --weights (the embedded model has its own)")
+        return load("generator"), describe()
+    if not os.path.isfile(weights):
+        raise InputError(weights, "no such file")
+    model = models.build_generator(1.0 if width is None else width)
+    try:
+        model.load_weights(weights)
+    except (ValueError, OSError, KeyError) as err:
+        raise InputError(weights, f"not generator weights of width {model.width:g}: "
+                                  f"{str(err).splitlines()[0]}") from None
+    return model, weights
+
+
 def _validation(model_dir, metric=None):
     """(step, {tag: value}) of one evaluation of a train.py run: the one with the lowest
     `metric`, or the last one when `metric` is None."""

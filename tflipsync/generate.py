@@ -52,7 +52,6 @@ def run_generate(face, audio_path, out, box=None, fps=25.0, weights=None, width=
     width `weights` were made for (default 1.0, the official checkpoints' width).
     """
     from tflipsync import bundled
-    from tflipsync.models import build_generator
 
     if fps <= 0:
         raise InputError("--fps", f"must be positive, got {fps}")
@@ -66,21 +65,7 @@ def run_generate(face, audio_path, out, box=None, fps=25.0, weights=None, width=
         raise InputError(audio_path, "too short: at least 0.2 s of audio is needed")
     windows = audio.inference_windows(mel, fps)
 
-    if weights:
-        if not os.path.isfile(weights):
-            raise InputError(weights, "no such file")
-        model = build_generator(1.0 if width is None else width)
-        try:
-            model.load_weights(weights)
-        except (ValueError, OSError, KeyError) as err:
-            raise InputError(weights, f"not generator weights of width {model.width:g}: "
-                                      f"{str(err).splitlines()[0]}") from None
-        described = weights
-    else:
-        if width is not None:
-            raise InputError("--width", "only applies with --weights (the embedded model has its own)")
-        model = bundled.load("generator")
-        described = bundled.describe()
+    model, described = bundled.generator(weights, width)
     started = time.perf_counter()
     generated = generate_faces(crop, windows, model, batch_size, progress)
     seconds = time.perf_counter() - started

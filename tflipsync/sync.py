@@ -175,21 +175,9 @@ class KerasEngine:
     def __init__(self, weights, width, batch_size):
         import tensorflow as tf
 
-        from tflipsync import bundled, models
+        from tflipsync import bundled
 
-        if weights:
-            model = models.build_generator(1.0 if width is None else width)
-            try:
-                model.load_weights(weights)
-            except (ValueError, OSError, KeyError) as err:
-                raise InputError(weights, f"not generator weights of width {model.width:g}: "
-                                          f"{str(err).splitlines()[0]}") from None
-            self.description = weights
-        else:
-            if width is not None:
-                raise InputError("--width", "only applies with --weights (the embedded model has its own)")
-            model = bundled.load("generator")
-            self.description = bundled.describe()
+        model, self.description = bundled.generator(weights, width)
         self.batch_size = batch_size
         self._predict = tf.function(lambda mel, face: model([mel, face], training=False),
                                     input_signature=[tf.TensorSpec([batch_size, 80, 16, 1], tf.float32),
