@@ -116,14 +116,18 @@ def _decode_mono(path):
             reason = _av_reason(err)
             raise InputError(path, f"not a readable audio or video file ({reason})") from None
         # Codecs that fill whole frames (AAC: 1024 samples) decode past the end; the container's
-        # duration is where the audio really ends.
+        # duration says where the audio really ends.
         declared = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None
     chunks = [c for c in chunks if c.size]
     if not chunks:
         raise InputError(path, "no audio samples")
     samples = np.concatenate(chunks)
     if declared:
-        samples = samples[:max(1, int(round(declared * rate)))]
+        # Only the codec's own padding (under two frames) is cut; a container whose declared
+        # duration is off by more (some Ogg files) is not trusted.
+        end = int(round(declared * rate))
+        if 0 < len(samples) - end <= 2048:
+            samples = samples[:end]
     return samples, int(rate)
 
 
