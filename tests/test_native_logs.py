@@ -10,6 +10,7 @@ with native_logs.filtered_stderr():
     os.write(2, b"I0000 00:00:1795536920.771038   23501 port.cc:153] oneDNN custom operations are on.\n")
     os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n")
     os.write(2, b"progress 1/2\rprogress 2/2\r")
+    os.write(2, b"bar 0%WARNING: Logging before InitGoogle() is written to STDERR\n")
     os.write(2, b"W0000 00:00:1795536926.288749   23534 inference_runner_litert.cc:1433] Input tensor\n")
     print("tflipsync sync: error: clip.mp4: no such file", file=sys.stderr)
     os.write(2, b"unterminated tail")
@@ -27,7 +28,7 @@ def run(**env_extra):
 def test_native_lines_are_dropped_and_ours_kept_in_order():
     result = run()
     assert result.returncode == 0
-    assert result.stderr == (b"progress 1/2\rprogress 2/2\rtflipsync sync: error: clip.mp4: no such file\n"
+    assert result.stderr == (b"progress 1/2\rprogress 2/2\rbar 0%tflipsync sync: error: clip.mp4: no such file\n"
                              b"unterminated tailafter\n")
 
 

@@ -58,6 +58,10 @@ def run_command(name, argv):
         except KeyboardInterrupt:
             print(f"tflipsync {name}: interrupted", file=sys.stderr)
             return 130
+        except BrokenPipeError:
+            # the reader of our output went away (`| head`): stop quietly, as Unix tools do
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 141
 
 
 def main(argv=None):

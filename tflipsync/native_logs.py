@@ -21,6 +21,20 @@ NATIVE_LOG = re.compile(
     rb"|WARNING: Logging before InitGoogle"
     rb"|To enable the following instructions: )")
 
+# The same lines when they land after a progress bar's unfinished line (no newline between).
+NATIVE_TAIL = re.compile(
+    rb"(?:[IWE]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [\w.\-]+:\d+\]"
+    rb"|WARNING: All log messages before absl::InitializeLog"
+    rb"|WARNING: Logging before InitGoogle).*[\n\r]?$", re.DOTALL)
+
+
+def _keep(piece):
+    """What of one newline- or CR-terminated piece passes the filter."""
+    if NATIVE_LOG.match(piece):
+        return b""
+    tail = NATIVE_TAIL.search(piece)
+    return piece[:tail.start()] if tail else piece
+
 
 def _pump(read_fd, write_fd):
     pending = b""
@@ -34,8 +48,7 @@ def _pump(read_fd, write_fd):
         if cut < 0:
             continue
         ready, pending = pending[:cut + 1], pending[cut + 1:]
-        out = b"".join(piece for piece in re.split(rb"(?<=[\n\r])", ready)
-                       if piece and not NATIVE_LOG.match(piece))
+        out = b"".join(_keep(piece) for piece in re.split(rb"(?<=[\n\r])", ready))
         if out:
             os.write(write_fd, out)
     if pending and not NATIVE_LOG.match(pending):
