@@ -197,7 +197,10 @@ def test_cli_exit_status_and_one_line_error(media, tmp_path):
 def test_ctrl_c_leaves_no_partial_output(media, tmp_path):
     long_audio = write_wav(tmp_path / "long.wav", np.random.default_rng(3).uniform(-0.3, 0.3, 16000 * 60))
     out = tmp_path / "o.mp4"
-    process = _cli("--face", media["clip"], "--audio", str(long_audio), "--out", str(out), "--batch_size", "4")
+    # A shell that starts a job in the background (`cmd &`, as some CI runners do) leaves SIGINT
+    # ignored, and the child would inherit that: give it the default disposition, as a terminal does.
+    process = _cli("--face", media["clip"], "--audio", str(long_audio), "--out", str(out), "--batch_size", "4",
+                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while time.time() < deadline and not [p for p in os.listdir(tmp_path) if "partial" in p]:
         time.sleep(0.2)
