@@ -19,6 +19,10 @@ COMMANDS = {
     "convert": ("tflipsync.convert", "import an official Wav2Lip checkpoint (.pth) as .weights.h5"),
     "generate": ("tflipsync.generate", "run the generator on a face image and speech; write a contact sheet"),
     "fetch-models": ("tflipsync.assets", "fetch the MediaPipe face model files (once, at set-up)"),
+    "export tflite": ("tflipsync.deploy.export_tflite", "the generator or expert as .tflite (fp32, fp16, int8, mixed) "
+                                                        "with a speed and quality report"),
+    "export savedmodel": ("tflipsync.deploy.export_savedmodel", "the generator as a TF-Serving SavedModel "
+                                                                "(<base>/<name>/<version>/)"),
     "synth": ("tflipsync.synth", "make a synthetic talking-face corpus (mp4 + ground truth)"),
     "preprocess": ("tflipsync.preprocess", "track faces in videos and pack clips for training"),
 }
@@ -26,7 +30,7 @@ COMMANDS = {
 
 def _usage():
     lines = ["usage: tflipsync COMMAND [--flags]   (tflipsync COMMAND --help for its flags)", "", "commands:"]
-    lines += [f"  {name:10s} {summary}" for name, (_, summary) in COMMANDS.items()]
+    lines += [f"  {name:17s} {summary}" for name, (_, summary) in COMMANDS.items()]
     return "\n".join(lines)
 
 
@@ -70,6 +74,8 @@ def main(argv=None):
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(_usage())
         return 0 if argv else 2
+    if argv[0] == "export" and len(argv) > 1 and not argv[1].startswith("-"):
+        argv = [f"export {argv[1]}"] + argv[2:]  # two-word commands
     if argv[0] not in COMMANDS:
         print(f"tflipsync: unknown command {argv[0]!r}\n\n{_usage()}", file=sys.stderr)
         return 2

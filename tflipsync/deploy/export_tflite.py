@@ -1,0 +1,105 @@
+"""`tflipsync export tflite` (also `python export/tflite.py`): .tflite files in one or more modes,
+each measured into OUT_DIR/report.{json,md}.
+
+    tflipsync export tflite --out_dir exported --modes fp32,fp16,int8,mixed \\
+        --data_dir data --filelist corpus/filelists/train.txt --held_out_filelist corpus/filelists/test.txt
+
+Without --weights the embedded default model is exported. int8 and mixed calibrate on
+--calibration_samples real samples of --filelist; PSNR, SSIM and the expert's sync confidence are
+measured on --held_out_samples of --held_out_filelist (other speakers).
+"""
+
+import os
+
+from tflipsync.errors import InputError
+
+
+def define_flags(flag_values):
+    from absl import flags
+
+    fv = {"flag_values": flag_values}
+    flags.DEFINE_enum("model", "generator", ["generator", "expert"], "Which network to export.", **fv)
+    flags.DEFINE_string("weights", None, ".weights.h5 of the network (default: the embedded model).", **fv)
+    flags.DEFINE_float("width", None, "Width of --weights (default 1.0).", **fv)
+    flags.DEFINE_string("expert_weights", None, "Expert judging sync confidence in the report "
+                        "(default: the embedded expert, when the generator is the embedded one).", **fv)
+    flags.DEFINE_list("modes", ["fp32", "fp16", "int8", "mixed"], "Modes to export.", **fv)
+    flags.DEFINE_integer("batch", 1, "Fixed batch size of the main signature.", **fv)
+    flags.DEFINE_string("out_dir", None, "Folder for <name>_<mode>.tflite and report.{json,md}.", **fv)
+    flags.DEFINE_string("name", None, "File name stem (default: the model kind).", **fv)
+    flags.DEFINE_string("data_dir", None, "Preprocessed corpus (tflipsync preprocess) for calibration.", **fv)
+    flags.DEFINE_string("filelist", None, "Clips calibrated on.", **fv)
+    flags.DEFINE_string("held_out_filelist", None, "Clips measured on (default: --filelist).", **fv)
+    flags.DEFINE_integer("calibration_samples", 200, "Real samples for int8 calibration.", **fv)
+    flags.DEFINE_integer("held_out_samples", 100, "Real samples for the quality figures.", **fv)
+    flags.DEFINE_float("target_psnr", 30.0, "mixed: keep layers in float until this PSNR (dB).", **fv)
+    flags.DEFINE_boolean("report", True, "Measure speed and quality of each file.", **fv)
+    flags.DEFINE_list("threads", ["1", "2"], "Thread counts measured.", **fv)
+    flags.DEFINE_float("seconds", 2.0, "Length of one timed block.", **fv)
+
+
+def load_network(kind, weights, width):
+    """(model, description) of `kind` from `weights` at `width`, or the embedded one."""
+    from tflipsync import bundled, models
+
+    if not weights:
+        if width is not None:
+            raise InputError("--width", "only applies with --weights (the embedded model has its own)")
+        return bundled.load(kind), bundled.describe()
+    if not os.path.isfile(weights):
+        raise InputError(weights, "no such file")
+    build = {"generator": models.build_generator, "expert": models.build_expert}[kind]
+    model = build(1.0 if width is None else width)
+    try:
+        model.load_weights(weights)
+    except (ValueError, OSError, KeyError) as err:
+        raise InputError(weights, f"not {kind} weights of width {model.width:g}: {str(err).splitlines()[0]}") from None
+    return model, weights
+
+
+def run(f):
+    from tflipsync import bundled
+    from tflipsync.deploy import report, tflite
+
+    if not f.out_dir:
+        raise InputError("--out_dir", "is required")
+    bad = [m for m in f.modes if m not in tflite.MODES]
+    if bad:
+        raise InputError("--modes", f"unknown {bad}; choose from {list(tflite.MODES)}")
+    os.makedirs(f.out_dir, exist_ok=True)
+    model, description = load_network(f.model, f.weights, f.width)
+    needs_data = any(m in ("int8", "mixed") for m in f.modes) or f.report
+    calibration = held_out = None
+    if needs_data:
+        if not f.data_dir or not os.path.isdir(f.data_dir):
+            raise InputError(f.data_dir or "--data_dir", "a preprocessed corpus folder is needed for int8, "
+                             "mixed and the report (tflipsync preprocess)")
+        try:
+            calibration = tflite.real_samples(f.model, f.data_dir, f.filelist, f.calibration_samples, seed=1)
+            held_out = tflite.real_samples(f.model, f.data_dir, f.held_out_filelist or f.filelist,
+                                           f.held_out_samples, seed=2)
+        except ValueError as err:
+            raise InputError(f.data_dir, str(err).splitlines()[0]) from None
+    expert = None
+    if f.report and f.model == "generator":
+        if f.expert_weights:
+            expert, _ = load_network("expert", f.expert_weights, model.width)
+        elif not f.weights:
+            expert = bundled.load("expert")
+    stem = f.name or f.model
+    rows = []
+    for mode in f.modes:
+        print(f"{mode}: converting {description}", flush=True)
+        content, info = tflite.convert(f.model, model, mode, f.batch, calibration, held_out, f.target_psnr)
+        path = os.path.join(f.out_dir, f"{stem}_{mode}.tflite")
+        tflite.write(content, path)
+        row = {"file": path, **info}
+        if f.report:
+            row.update(report.measure(content, f.model, model, held_out, expert,
+                                      threads=[int(t) for t in f.threads], seconds=f.seconds))
+        rows.append(row)
+        print(f"{mode}: {path} ({len(content) / 1e6:.2f} MB)" + (
+            f", {row.get('psnr_db', '')} dB, frames/s {row['frames_per_s']}" if f.report else ""), flush=True)
+    report.write_reports(rows, os.path.join(f.out_dir, "report"))
+    print(f"report: {os.path.join(f.out_dir, 'report.md')}")
+    return 0
