@@ -23,6 +23,7 @@ import time
 import numpy as np
 
 from tflipsync import audio, encode, faces, images, paste, source
+from tflipsync.engines import ENGINES
 from tflipsync.errors import InputError
 
 SILENCE_MODES = ("original", "closed", "off")
@@ -169,30 +170,6 @@ def _face_boxes(face_source, options, stages, progress):
     return padded, present
 
 
-class KerasEngine:
-    """The generator in Keras; fixed batch shape so the graph is traced once."""
-
-    def __init__(self, weights, width, batch_size):
-        import tensorflow as tf
-
-        from tflipsync import bundled
-
-        model, self.description = bundled.generator(weights, width)
-        self.batch_size = batch_size
-        self._predict = tf.function(lambda mel, face: model([mel, face], training=False),
-                                    input_signature=[tf.TensorSpec([batch_size, 80, 16, 1], tf.float32),
-                                                     tf.TensorSpec([batch_size, 96, 96, 6], tf.float32)])
-
-    def __call__(self, mel, face):
-        """mel (b, 80, 16), face (b, 96, 96, 6) -> (b, 96, 96, 3) BGR in [0, 1], b <= batch_size."""
-        count = len(mel)
-        pad = self.batch_size - count
-        mel = np.pad(mel, ((0, pad), (0, 0), (0, 0)))[..., None]
-        face = np.pad(face, ((0, pad), (0, 0), (0, 0), (0, 0)))
-        return self._predict(mel, face).numpy()[:count]
-
-
-ENGINES = {"keras": KerasEngine}
 
 
 def _reader(face_source, schedule, frames_out, stages, stop):
@@ -246,7 +223,7 @@ class Job:
 
 def check_options(options):
     if options.engine not in ENGINES:
-        raise InputError("--engine", f"{options.engine!r} is not available yet; use one of {sorted(ENGINES)}")
+        raise InputError("--engine", f"{options.engine!r} is not an engine; use one of {sorted(ENGINES)}")
     if options.silence not in SILENCE_MODES:
         raise InputError("--silence", f"must be one of {SILENCE_MODES}")
     if options.batch_size < 1:
@@ -414,7 +391,8 @@ def define_flags(flag_values):
     flags.DEFINE_string("face", None, "Video or photo with the face to lip-sync.", **fv)
     flags.DEFINE_string("audio", None, "Speech: any audio file or the audio track of a video.", **fv)
     flags.DEFINE_string("out", None, "Output video (.mp4, .mov or .mkv).", **fv)
-    flags.DEFINE_string("weights", None, "Generator .weights.h5 (e.g. from `tflipsync convert`); "
+    flags.DEFINE_string("weights", None, "Generator weights: .weights.h5 for keras (e.g. from `tflipsync convert`), "
+                        "a .tflite for tflite, a SavedModel folder for savedmodel (`tflipsync export`); "
                         "default: the embedded model trained on the synthetic corpus.", **fv)
     flags.DEFINE_float("width", None, "Generator width --weights were made for (default 1.0).", **fv)
     flags.DEFINE_enum("engine", "keras", ["keras", "tflite", "savedmodel"], "Inference engine.", **fv)
