@@ -25,10 +25,53 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 ENGINES = {
-    # name: (engine, weights factory, description)
+    # name: (engine, weights recipe, description)
     "keras-embedded": ("keras", None, "Keras fp32, the embedded width-0.25 model"),
+    "tflite-fp32-embedded": ("tflite", ("fp32", None), "TFLite fp32 (tf.lite), embedded model"),
+    "tflite-int8-embedded": ("tflite", ("int8", None), "TFLite int8 (tf.lite), embedded model"),
+    "savedmodel-embedded": ("savedmodel", "savedmodel", "SavedModel (uint8 serving_default), embedded"),
     "keras-w1": ("keras", "random-1.0", "Keras fp32, width 1.0 (random weights: speed only)"),
+    "tflite-fp32-w1": ("tflite", ("fp32", 1.0), "TFLite fp32 (tf.lite), width 1.0 (random weights)"),
+    "tflite-int8-w1": ("tflite", ("int8", 1.0), "TFLite int8 (tf.lite), width 1.0 (random weights)"),
 }
+
+
+def prepare_weights(recipe, folder):
+    """(weights path, width) for an ENGINES recipe; files are made before timing starts.
+
+    int8 files here are calibrated on 32 random inputs: these runs measure speed only (quality per
+    mode on real samples is `tflipsync export tflite`'s report).
+    """
+    import keras
+    import numpy as np
+
+    from tflipsync import bundled, models
+
+    if recipe is None:
+        return None, None
+    if recipe == "random-1.0":
+        keras.utils.set_random_seed(0)
+        path = os.path.join(folder, "random_w1.weights.h5")
+        models.build_generator(1.0).save_weights(path)
+        return path, 1.0
+    if recipe == "savedmodel":
+        from tflipsync.deploy import saved_model
+        return saved_model.export(bundled.load("generator"), os.path.join(folder, "models"), "g", 1), None
+    from tflipsync.deploy import tflite
+
+    mode, width = recipe
+    if width is None:
+        model = bundled.load("generator")
+    else:
+        keras.utils.set_random_seed(0)
+        model = models.build_generator(width)
+    rng = np.random.default_rng(0)
+    calibration = {"mel": rng.uniform(-4, 4, (32, 80, 16, 1)).astype(np.float32),
+                   "face": rng.uniform(0, 1, (32, 96, 96, 6)).astype(np.float32)}
+    content, _ = tflite.convert("generator", model, mode, batch=1, calibration=calibration, log=lambda line: None)
+    path = os.path.join(folder, f"{mode}_{width}.tflite")
+    tflite.write(content, path)
+    return path, None
 
 
 def make_clip(path, seconds, size, fps=25):
@@ -87,7 +130,9 @@ def run_child(face, out, engine, weights=None, width=None):
     command = [sys.executable, os.path.abspath(__file__), "--child", "--face", face, "--out", out,
                "--engine", engine]
     if weights:
-        command += ["--weights", weights, "--width", str(width)]
+        command += ["--weights", weights]
+    if width is not None:
+        command += ["--width", str(width)]
     started = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     if result.returncode != 0:
@@ -104,14 +149,7 @@ def speed(args, folder):
           f"{'encode':>6s}  {'peak RSS':>8s}")
     for name in args.engines.split(","):
         engine, weights, description = ENGINES[name]
-        width = None
-        if weights == "random-1.0":
-            import keras
-
-            from tflipsync import models
-            keras.utils.set_random_seed(0)
-            weights, width = os.path.join(folder, "random_w1.weights.h5"), 1.0
-            models.build_generator(1.0).save_weights(weights)
+        weights, width = prepare_weights(weights, folder)
         s = run_child(clip, os.path.join(folder, f"{name}.mp4"), engine, weights, width)
         t = s["stages"]
         others = t["decode"] + t["detect"] + t["paste"] + t["encode"]
@@ -136,7 +174,7 @@ def memory(args, folder):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--engines", default="keras-embedded,keras-w1")
+    parser.add_argument("--engines", default=",".join(ENGINES))
     parser.add_argument("--memory", action="store_true")
     parser.add_argument("--size", default="720x1280", help="HEIGHTxWIDTH for --memory")
     parser.add_argument("--minutes", default="1,10", help="video lengths for --memory")
