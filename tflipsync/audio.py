@@ -182,6 +182,9 @@ def mel_basis():
     return basis
 
 
+_MEL_BLOCK = 2000  # frames per block of `melspectrogram` (10 s of audio)
+
+
 def _hann():
     """Periodic Hann window of length 800, float64."""
     return 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(N_FFT) / N_FFT)
@@ -204,9 +207,14 @@ def melspectrogram(wav):
         raise ValueError(f"expected a non-empty 1-D signal, got shape {x.shape}")
     y = np.concatenate([x[:1], x[1:] - PREEMPHASIS * x[:-1]])
     padded = np.pad(y, N_FFT // 2, mode="reflect")
-    frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP]  # (T, 800)
-    magnitude = np.abs(np.fft.rfft(frames * _hann(), axis=1))  # (T, 401)
-    mel = mel_basis() @ magnitude.T  # (80, T)
+    frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP]  # (T, 800), a view
+    # In blocks of frames: the whole (T, 800) float64 product and its spectrum would take about
+    # 1 GB for 10 minutes of audio, so peak memory would grow with the audio's length.
+    mel = np.empty((N_MELS, len(frames)))
+    for start in range(0, len(frames), _MEL_BLOCK):
+        block = frames[start:start + _MEL_BLOCK]
+        magnitude = np.abs(np.fft.rfft(block * _hann(), axis=1))  # (b, 401)
+        mel[:, start:start + len(block)] = mel_basis() @ magnitude.T  # (80, b)
     db = 20.0 * np.log10(np.maximum(1e-5, mel)) - REF_LEVEL_DB
     norm = 2.0 * MAX_ABS_VALUE * (db - MIN_LEVEL_DB) / -MIN_LEVEL_DB - MAX_ABS_VALUE
     return np.clip(norm, -MAX_ABS_VALUE, MAX_ABS_VALUE).astype(np.float32)
