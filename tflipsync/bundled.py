@@ -78,8 +78,9 @@ def load(kind, directory=WEIGHTS_DIR):
     return model
 
 
-def generator(weights=None, width=None):
-    """(generator, description): `weights` at `width` (default 1.0), or the embedded model.
+def network(kind, weights=None, width=None):
+    """(network, description): `kind` ('generator' or 'expert') with `weights` at `width`
+    (default 1.0), or the embedded one when `weights` is empty.
 
     Raises:
       InputError: missing or wrong weights, or a width without weights.
@@ -89,16 +90,22 @@ def generator(weights=None, width=None):
     if not weights:
         if width is not None:
             raise InputError("--width", "only applies with --weights (the embedded model has its own)")
-        return load("generator"), describe()
+        return load(kind), describe()
     if not os.path.isfile(weights):
         raise InputError(weights, "no such file")
-    model = models.build_generator(1.0 if width is None else width)
+    build = {"generator": models.build_generator, "expert": models.build_expert}[kind]
+    model = build(1.0 if width is None else width)
     try:
         model.load_weights(weights)
     except (ValueError, OSError, KeyError) as err:
-        raise InputError(weights, f"not generator weights of width {model.width:g}: "
+        raise InputError(weights, f"not {kind} weights of width {model.width:g}: "
                                   f"{str(err).splitlines()[0]}") from None
     return model, weights
+
+
+def generator(weights=None, width=None):
+    """(generator, description); see `network`."""
+    return network("generator", weights, width)
 
 
 def _validation(model_dir, metric=None):

@@ -149,16 +149,10 @@ class ExpertEmbedder:
     def __init__(self, weights=None, width=None, batch_size=16):
         import keras
 
-        from tflipsync import bundled, models
+        from tflipsync import bundled
 
         if weights:
-            expert = models.build_expert(1.0 if width is None else width)
-            try:
-                expert.load_weights(weights)
-            except (ValueError, OSError, KeyError) as err:
-                raise InputError(weights, f"not expert weights of width {expert.width:g}: "
-                                          f"{str(err).splitlines()[0]}") from None
-            self.description = weights
+            expert, self.description = bundled.network("expert", weights, width)
         else:
             expert = bundled.load("expert")
             self.description = f"embedded expert (width {bundled.width():g})"

@@ -22,13 +22,13 @@ def define_flags(flag_values):
 
 
 def run(f):
+    from tflipsync import bundled
     from tflipsync.deploy import saved_model
-    from tflipsync.deploy.export_tflite import load_network
     from tflipsync.errors import InputError
 
     if not f.base_dir:
         raise InputError("--base_dir", "is required")
-    model, description = load_network("generator", f.weights, f.width)
+    model, description = bundled.network("generator", f.weights, f.width)
     path = saved_model.export(model, f.base_dir, f.name, f.version, f.overwrite)
     print(f"{path}: SavedModel of {description}; signatures serving_default, from_pcm")
     return 0

@@ -38,28 +38,10 @@ def define_flags(flag_values):
     flags.DEFINE_float("seconds", 2.0, "Length of one timed block.", **fv)
 
 
-def load_network(kind, weights, width):
-    """(model, description) of `kind` from `weights` at `width`, or the embedded one."""
-    from tflipsync import bundled, models
-
-    if not weights:
-        if width is not None:
-            raise InputError("--width", "only applies with --weights (the embedded model has its own)")
-        return bundled.load(kind), bundled.describe()
-    if not os.path.isfile(weights):
-        raise InputError(weights, "no such file")
-    build = {"generator": models.build_generator, "expert": models.build_expert}[kind]
-    model = build(1.0 if width is None else width)
-    try:
-        model.load_weights(weights)
-    except (ValueError, OSError, KeyError) as err:
-        raise InputError(weights, f"not {kind} weights of width {model.width:g}: {str(err).splitlines()[0]}") from None
-    return model, weights
-
-
 def run(f):
     from tflipsync import bundled
     from tflipsync.deploy import report, tflite
+
 
     if not f.out_dir:
         raise InputError("--out_dir", "is required")
@@ -67,7 +49,7 @@ def run(f):
     if bad:
         raise InputError("--modes", f"unknown {bad}; choose from {list(tflite.MODES)}")
     os.makedirs(f.out_dir, exist_ok=True)
-    model, description = load_network(f.model, f.weights, f.width)
+    model, description = bundled.network(f.model, f.weights, f.width)
     needs_data = any(m in ("int8", "mixed") for m in f.modes) or f.report
     calibration = held_out = None
     if needs_data:
@@ -83,7 +65,7 @@ def run(f):
     expert = None
     if f.report and f.model == "generator":
         if f.expert_weights:
-            expert, _ = load_network("expert", f.expert_weights, model.width)
+            expert, _ = bundled.network("expert", f.expert_weights, model.width)
         elif not f.weights:
             expert = bundled.load("expert")
     stem = f.name or f.model
