@@ -116,13 +116,29 @@ def make_clip(path, seconds, size, fps=25):
     return path
 
 
+def peak_rss_mib():
+    """This process's own peak resident memory, MiB.
+
+    Linux's VmHWM, not getrusage's ru_maxrss: ru_maxrss survives fork and exec, so a child started
+    by a parent that had grown (converting models, say) would report the parent's peak as its own.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child(args):
     """Runs one sync in this process and prints its summary with peak RSS as JSON."""
     from tflipsync import sync
 
     summary = sync.run_sync(sync.Options(face=args.face, audio=args.face, out=args.out, weights=args.weights,
                                          width=args.width, engine=args.engine, progress=False))
-    summary["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    summary["peak_rss_mib"] = peak_rss_mib()
     print(json.dumps({k: v for k, v in summary.items() if k != "weights"}, default=str))
 
 
