@@ -28,7 +28,8 @@ flags.DEFINE_string("engine", "keras", "Generator engine: a name in tflipsync.sy
                     "savedmodel).")
 flags.DEFINE_string("weights", None, "Generator weights for --engine (default: the embedded model).")
 flags.DEFINE_float("width", None, "Generator width --weights were made for (default 1.0).")
-flags.DEFINE_string("expert_weights", None, "Expert .weights.h5 judging sync (default: the embedded expert).")
+flags.DEFINE_string("expert_weights", None, "Expert judging sync: a .weights.h5, or an expert .tflite from "
+                    "`tflipsync export tflite --model expert` (default: the embedded expert).")
 flags.DEFINE_float("expert_width", None, "Width --expert_weights were made for (default 1.0).")
 flags.DEFINE_list("audio_shift", ["0", "5", "10"], "Audio shifts in video frames; 0 is the real pair.")
 flags.DEFINE_integer("window_offset", -1, "Frame j is driven by the mel window at frame j + this (-1: as "

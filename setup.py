@@ -37,7 +37,10 @@ setup(
     ],
     extras_require={
         # PyTorch is a test-time reference only: `pip install torch==2.13.0` takes the CPU build.
-        "test": ["pytest>=8", "torch==2.13.0", "librosa==0.11.0", "soundfile>=0.12"],
+        # Request examples for TF-Serving's gRPC API (export/request_grpc.py): its protos and grpcio.
+        "serving": ["tensorflow-serving-api==2.21.0"],
+        "test": ["pytest>=8", "torch==2.13.0", "librosa==0.11.0", "soundfile>=0.12",
+                 "tensorflow-serving-api==2.21.0"],
     },
     entry_points={"console_scripts": ["tflipsync = tflipsync.cli:main"]},
 )

@@ -191,6 +191,34 @@ def test_evaluate_tells_real_from_shifted_audio_end_to_end(held_out, tmp_path):
     assert [r["av_offset"] for r in per_clip] == [6, 6]
 
 
+def test_a_converted_expert_judges_like_the_keras_one(held_out, tmp_path):
+    """evaluate.py --expert_weights=EXPERT.tflite: the embeddings (and so every sync figure) match
+    the Keras expert's on a clip's real windows."""
+    from tflipsync import bundled
+    from tflipsync.data import records
+    from tflipsync.deploy import tflite
+
+    content, _ = tflite.convert("expert", bundled.load("expert"), "fp32", batch=3, log=lambda line: None)
+    path = tmp_path / "expert_fp32.tflite"
+    path.write_bytes(content)
+    clip = records.read_clip(os.path.join(held_out[0], "s000", "00000.tfrecord"))
+    frames = clip["frames"].astype(np.float32) / 255.0
+    starts = list(range(0, 40, 5))
+    faces = evaluation.lower_half_windows(frames, starts)
+    mels = evaluation.mel_windows(clip["mel"], clip["mel_starts"], starts)
+    keras_judge, tflite_judge = evaluation.sync_judge(), evaluation.sync_judge(str(path))
+    assert isinstance(tflite_judge, evaluation.TFLiteExpertEmbedder) and tflite_judge.batch_size == 3
+    keras_audio, keras_face = keras_judge.embed_audio(mels), keras_judge.embed_face(faces)
+    lite_audio, lite_face = tflite_judge.embed_audio(mels), tflite_judge.embed_face(faces)
+    assert lite_audio.shape == keras_audio.shape == (8, keras_audio.shape[1]) and lite_face.shape == keras_face.shape
+    np.testing.assert_allclose(lite_audio, keras_audio, atol=1e-4)
+    np.testing.assert_allclose(lite_face, keras_face, atol=1e-4)
+    # the embeddings differ between windows, so a judge ignoring its input could not pass
+    assert np.abs(keras_face[0] - keras_face[-1]).max() > 1e-2
+    with pytest.raises(evaluation.InputError, match="expert_width"):
+        evaluation.sync_judge(str(path), width=0.25)
+
+
 @pytest.mark.parametrize("case", ["data_dir", "filelist", "weights"])
 def test_bad_input_names_the_file_and_writes_nothing(held_out, tmp_path, case):
     data, filelist = held_out

@@ -140,8 +140,8 @@ def psnr(a, b, peak=1.0):
     return float("inf") if mse == 0 else 10.0 * np.log10(peak * peak / mse)
 
 
-def _mixed(converter, kind, calibration, held_out, reference, target_psnr, log):
-    """Chooses the float layer groups for `mixed` by measured PSNR; returns (bytes, info)."""
+def _quantised_node_names(converter, calibration):
+    """Node names of the int8 graph, as the QuantizationDebugger's denylist addresses them."""
     import csv
     import io
 
@@ -153,15 +153,35 @@ def _mixed(converter, kind, calibration, held_out, reference, target_psnr, log):
     text = io.StringIO()
     debugger.layer_statistics_dump(text)
     text.seek(0)
-    names = [row["tensor_name"] for row in csv.DictReader(text)]
-    groups = layer_groups(names)
+    return [row["tensor_name"] for row in csv.DictReader(text)]
+
+
+def _floated(converter, calibration, nodes):
+    """The mixed file with `nodes` kept in float."""
+    import tensorflow as tf
+
+    options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=nodes)
+    trial = tf.lite.experimental.QuantizationDebugger(
+        converter=converter, debug_dataset=_debug_dataset(calibration), debug_options=options)
+    return trial.get_nondebug_quantized_model()
+
+
+def _mixed_fixed(converter, calibration, float_groups):
+    """`mixed` with the float layer groups given (e.g. the ones another width's search chose)."""
+    groups = dict(layer_groups(_quantised_node_names(converter, calibration)))
+    unknown = [g for g in float_groups if g not in groups]
+    if unknown:
+        raise ValueError(f"no layer groups {unknown} in this network; it has {sorted(groups)}")
+    content = _floated(converter, calibration, [n for g in float_groups for n in groups[g]])
+    return content, {"float_groups": list(float_groups), "chosen_by": "given"}
+
+
+def _mixed(converter, kind, calibration, held_out, reference, target_psnr, log):
+    """Chooses the float layer groups for `mixed` by measured PSNR; returns (bytes, info)."""
+    groups = layer_groups(_quantised_node_names(converter, calibration))
     chosen, best = [], None
     for count in range(0, len(groups) + 1):
-        nodes = [n for _, group in groups[:count] for n in group]
-        options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=nodes)
-        trial = tf.lite.experimental.QuantizationDebugger(
-            converter=converter, debug_dataset=_debug_dataset(calibration), debug_options=options)
-        content = trial.get_nondebug_quantized_model()
+        content = _floated(converter, calibration, [n for _, group in groups[:count] for n in group])
         quality = psnr(run_tflite(content, kind, held_out)[0], reference)
         floated = [name for name, _ in groups[:count]]
         log(f"mixed: float {floated or 'nothing'}: {quality:.2f} dB")
@@ -174,12 +194,13 @@ def _mixed(converter, kind, calibration, held_out, reference, target_psnr, log):
         if count - best[1] >= 3:  # three more groups without a gain of 0.1 dB: stop
             break
     quality, _, content, floated = best
-    return content, {"float_groups": floated, "trials": [(q, f) for q, _, _, f in chosen],
+    return content, {"float_groups": floated, "chosen_by": "measured PSNR",
+                     "trials": [(q, f) for q, _, _, f in chosen],
                      "psnr_on_held_out": quality, "target_psnr": target_psnr}
 
 
 def convert(kind, model, mode, batch=1, calibration=None, held_out=None, target_psnr=30.0,
-            audio_to_mel=None, log=print):
+            audio_to_mel=None, log=print, float_groups=None):
     """Converts a generator or expert to .tflite bytes.
 
     Args:
@@ -192,6 +213,8 @@ def convert(kind, model, mode, batch=1, calibration=None, held_out=None, target_
       target_psnr: mixed stops adding float layers once the held-out PSNR reaches this.
       audio_to_mel: add the "audio_to_mel" signature; default: for float modes of the generator.
       log: where progress lines go.
+      float_groups: mixed only: keep these `layer_groups` in float instead of searching (no
+        held-out samples needed).
 
     Returns:
       (content bytes, info dict).
@@ -214,7 +237,10 @@ def convert(kind, model, mode, batch=1, calibration=None, held_out=None, target_
             "calibration_samples": 0 if mode in ("fp32", "fp16") else len(calibration["mel"])}
     with _quiet(), _converter(kind, model, batch, audio_to_mel) as converter:
         _configure(converter, kind, mode, calibration)
-        if mode == "mixed":
+        if mode == "mixed" and float_groups is not None:
+            content, choice = _mixed_fixed(converter, calibration, float_groups)
+            info.update(choice)
+        elif mode == "mixed":
             if held_out is None:
                 raise ValueError("mode mixed needs held-out samples to measure its error")
             reference = run_keras(model, kind, held_out)
