@@ -249,6 +249,23 @@ def test_melspectrogram_matches_librosa(speech16k, noise):
     assert audio.melspectrogram(speech16k).max() > 0.0
 
 
+@pytest.mark.parametrize("length", [1, 2, 3, 150, 399, 400, 401, 1000, 2000 * 200 - 1, 2000 * 200 + 777])
+def test_melspectrogram_in_blocks_equals_the_whole_signal_computation(length):
+    """Each block is cut from the signal on its own (bounded memory); the figures must be those of
+    pre-emphasising and reflect-padding the whole signal at once, also for signals shorter than
+    the padding and at the block boundaries (blocks of 2,000 frames)."""
+    wav = np.random.default_rng(length).uniform(-1, 1, length).astype(np.float32)
+    x = wav.astype(np.float64)
+    padded = np.pad(np.concatenate([x[:1], x[1:] - audio.PREEMPHASIS * x[:-1]]), 400, mode="reflect")
+    frames = np.lib.stride_tricks.sliding_window_view(padded, 800)[::200]
+    power = audio.mel_basis() @ np.abs(np.fft.rfft(frames * audio._hann(), axis=1)).T
+    db = 20.0 * np.log10(np.maximum(1e-5, power)) - audio.REF_LEVEL_DB
+    want = np.clip(8.0 * (db - audio.MIN_LEVEL_DB) / -audio.MIN_LEVEL_DB - 4.0, -4.0, 4.0).astype(np.float32)
+    got = audio.melspectrogram(wav)
+    assert got.shape == want.shape == (80, 1 + length // 200)
+    np.testing.assert_array_equal(got, want)
+
+
 def test_melspectrogram_rejects_empty_and_2d():
     with pytest.raises(ValueError):
         audio.melspectrogram(np.zeros(0))

@@ -190,6 +190,27 @@ def _hann():
     return 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(N_FFT) / N_FFT)
 
 
+def _emphasised_padded(x, first, stop):
+    """Samples [first, stop) of the pre-emphasised signal reflect-padded by N_FFT // 2, float64.
+
+    The same values as padding the whole pre-emphasised signal (y[0] = x[0], y[j] = x[j] -
+    PREEMPHASIS x[j - 1]) and slicing, computed for the slice alone.
+    """
+    n = len(x)
+    j = np.arange(first, stop) - N_FFT // 2  # signal index of each padded sample
+    if n == 1:
+        j = np.zeros_like(j)
+    else:
+        # np.pad's "reflect" (no edge repeat), repeated for pads longer than the signal: the
+        # padded signal is periodic with period 2 (n - 1)
+        period = 2 * (n - 1)
+        j = np.abs(j) % period
+        j = np.where(j > n - 1, period - j, j)
+    current = x[j].astype(np.float64)
+    previous = x[np.maximum(j - 1, 0)].astype(np.float64)
+    return np.where(j > 0, current - PREEMPHASIS * previous, current)
+
+
 def melspectrogram(wav):
     """Wav2Lip's normalised log-mel spectrogram of 16 kHz audio (see the module docstring).
 
@@ -202,19 +223,20 @@ def melspectrogram(wav):
     Raises:
         ValueError: `wav` is empty or not one-dimensional.
     """
-    x = np.asarray(wav, dtype=np.float64)
+    x = np.asarray(wav)
     if x.ndim != 1 or x.size == 0:
         raise ValueError(f"expected a non-empty 1-D signal, got shape {x.shape}")
-    y = np.concatenate([x[:1], x[1:] - PREEMPHASIS * x[:-1]])
-    padded = np.pad(y, N_FFT // 2, mode="reflect")
-    frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP]  # (T, 800), a view
-    # In blocks of frames: the whole (T, 800) float64 product and its spectrum would take about
-    # 1 GB for 10 minutes of audio, so peak memory would grow with the audio's length.
-    mel = np.empty((N_MELS, len(frames)))
-    for start in range(0, len(frames), _MEL_BLOCK):
-        block = frames[start:start + _MEL_BLOCK]
+    count = 1 + len(x) // HOP
+    # In blocks of frames, each cut from the signal on its own: the whole (T, 800) product, or
+    # even float64 copies of the whole signal, would make peak memory grow with the audio's
+    # length (about 1 GB for 10 minutes).
+    mel = np.empty((N_MELS, count))
+    for start in range(0, count, _MEL_BLOCK):
+        stop = min(start + _MEL_BLOCK, count)
+        segment = _emphasised_padded(x, start * HOP, (stop - 1) * HOP + N_FFT)
+        block = np.lib.stride_tricks.sliding_window_view(segment, N_FFT)[::HOP]  # (b, 800), a view
         magnitude = np.abs(np.fft.rfft(block * _hann(), axis=1))  # (b, 401)
-        mel[:, start:start + len(block)] = mel_basis() @ magnitude.T  # (80, b)
+        mel[:, start:stop] = mel_basis() @ magnitude.T  # (80, b)
     db = 20.0 * np.log10(np.maximum(1e-5, mel)) - REF_LEVEL_DB
     norm = 2.0 * MAX_ABS_VALUE * (db - MIN_LEVEL_DB) / -MIN_LEVEL_DB - MAX_ABS_VALUE
     return np.clip(norm, -MAX_ABS_VALUE, MAX_ABS_VALUE).astype(np.float32)
