@@ -313,8 +313,9 @@ def run_keras(model, kind, samples, batch=32):
     return joined[0] if kind == "generator" else joined
 
 
-def real_samples(kind, data_dir, filelist, count, seed=0):
-    """`count` inputs from a preprocessed corpus, as the training pipelines draw them.
+def real_samples(kind, data_dir, filelist, count, seed=0, per_clip=4):
+    """`count` inputs from a preprocessed corpus, as the training pipelines draw them, `per_clip`
+    windows from each clip drawn (fewer spreads the samples over more clips and speakers).
 
     Returns:
       generator: {"mel" (N, 80, 16, 1), "face" (N, 96, 96, 6), "target" (N, 96, 96, 3),
@@ -325,7 +326,7 @@ def real_samples(kind, data_dir, filelist, count, seed=0):
 
     if kind == "generator":
         windows = -(-count // 5)
-        dataset = generator_dataset(data_dir, 8, filelist, seed=seed, samples_per_clip=4, shuffle_buffer=32)
+        dataset = generator_dataset(data_dir, 8, filelist, seed=seed, samples_per_clip=per_clip, shuffle_buffer=32)
         parts = {"mel": [], "face": [], "target": [], "sync_mel": []}
         taken = 0
         for batch in dataset:
