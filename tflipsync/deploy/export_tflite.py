@@ -31,6 +31,8 @@ def define_flags(flag_values):
     flags.DEFINE_string("filelist", None, "Clips calibrated on.", **fv)
     flags.DEFINE_string("held_out_filelist", None, "Clips measured on (default: --filelist).", **fv)
     flags.DEFINE_integer("calibration_samples", 200, "Real samples for int8 calibration.", **fv)
+    flags.DEFINE_integer("calibration_seed", 1, "Seed of the calibration draw (int8 quality depends on it: "
+                         "docs/deployment.md).", **fv)
     flags.DEFINE_integer("held_out_samples", 100, "Real samples for the quality figures.", **fv)
     flags.DEFINE_float("target_psnr", 30.0, "mixed: keep layers in float until this PSNR (dB).", **fv)
     flags.DEFINE_boolean("report", True, "Measure speed and quality of each file.", **fv)
@@ -57,7 +59,8 @@ def run(f):
             raise InputError(f.data_dir or "--data_dir", "a preprocessed corpus folder is needed for int8, "
                              "mixed and the report (tflipsync preprocess)")
         try:
-            calibration = tflite.real_samples(f.model, f.data_dir, f.filelist, f.calibration_samples, seed=1)
+            calibration = tflite.real_samples(f.model, f.data_dir, f.filelist, f.calibration_samples,
+                                              seed=f.calibration_seed)
             held_out = tflite.real_samples(f.model, f.data_dir, f.held_out_filelist or f.filelist,
                                            f.held_out_samples, seed=2)
         except ValueError as err:
