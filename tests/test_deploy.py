@@ -72,7 +72,7 @@ def test_tflite_float_modes_match_keras_and_audio_to_mel_matches_numpy(generator
 def test_int8_is_integer_inside_and_mixed_measures_its_choice(generator, samples):
     calibration = {k: samples[k][:10] for k in ("mel", "face")}
     held_out = {k: samples[k][10:] for k in ("mel", "face")}
-    content, info = tflite.convert("generator", generator, "int8", calibration=calibration)
+    content, info = tflite.convert("generator", generator, "int8", calibration=calibration, outlier_factor=None)
     assert info["signatures"] == ["generate"] and info["calibration_samples"] == 10
     details = tflite.interpreter(content)._get_ops_details()
     conv_types = {tflite.interpreter(content).get_tensor_details()[d["outputs"][0]]["dtype"]
@@ -84,6 +84,18 @@ def test_int8_is_integer_inside_and_mixed_measures_its_choice(generator, samples
     mixed, info = tflite.convert("generator", generator, "mixed", calibration=calibration, held_out=held_out,
                                  target_psnr=0.0, log=lambda line: None)
     assert info["float_groups"] == [] and len(info["trials"]) == 1 and info["psnr_on_held_out"] > 0
+
+
+def test_calibration_leaves_out_samples_that_blow_up_the_activations(generator, samples):
+    calibration = {k: samples[k][:12].copy() for k in ("mel", "face")}
+    calibration["face"][7] *= 6.0  # far brighter than any real crop: every activation grows
+    kept, dropped = tflite.typical_samples(generator, calibration)
+    assert dropped >= 1 and len(kept["mel"]) == 12 - dropped and len(kept["face"]) == len(kept["mel"])
+    # the blown-up sample is among the dropped ones, and real samples are mostly kept
+    assert not any(np.array_equal(face, calibration["face"][7]) for face in kept["face"])
+    assert len(kept["mel"]) >= 8
+    _, info = tflite.convert("generator", generator, "int8", calibration=calibration, log=lambda line: None)
+    assert info["calibration_samples"] == len(kept["mel"]) and info["calibration_outliers_dropped"] == dropped
 
 
 def test_layer_groups_go_from_the_output_back_then_the_encoders():
