@@ -1,4 +1,4 @@
-"""The embedded default model: a small generator and expert that ship inside the package.
+"""The embedded default model: a small generator, expert and landmark LSTM inside the package.
 
 Both were trained by `train.py` on the project's synthetic corpus (`tflipsync synth`), so they
 need nothing from a model hub; they lip-sync that corpus's kind of face and are a starting point,
@@ -11,6 +11,11 @@ generator's final ones):
 
     python -m tflipsync.bundled --expert_dir RUNS/expert --generator_dir RUNS/generator \
         --corpus "100 synthetic clips: tflipsync synth --clips 100 --seed 11"
+
+and the landmark LSTM (`tflipsync.landmarks`; best-by-validation weights, entry added to
+model.json beside the others) from its run:
+
+    python -m tflipsync.bundled --landmarks_dir RUNS/landmarks
 """
 
 import hashlib
@@ -22,7 +27,7 @@ import sys
 from tflipsync.errors import InputError
 
 WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights")
-KINDS = ("generator", "expert")
+KINDS = ("generator", "expert", "landmarks")
 
 
 def _sha256(path):
@@ -44,8 +49,11 @@ def manifest(directory=WEIGHTS_DIR):
 
 
 def weights_path(kind, directory=WEIGHTS_DIR):
-    """Path of the embedded `kind` ('generator' or 'expert') weights, checked against its sha256."""
-    entry = manifest(directory)["files"][kind]
+    """Path of the embedded `kind` (one of KINDS) weights, checked against its sha256."""
+    entry = manifest(directory)["files"].get(kind)
+    if entry is None:
+        raise InputError(os.path.join(directory, "model.json"), f"no embedded {kind} model; "
+                                                               "reinstall tflipsync or give --weights")
     path = os.path.join(directory, entry["file"])
     if not os.path.isfile(path):
         raise InputError(path, "embedded weights missing; reinstall tflipsync or give --weights")
@@ -66,6 +74,22 @@ def describe(directory=WEIGHTS_DIR):
     return (f"embedded default model (width {info['width']:g}, generator step {info['files']['generator']['step']}, "
             f"expert step {info['files']['expert']['step']}), trained by train.py on {info['trained_on']}; "
             f"give --weights for a model trained on real video")
+
+
+def landmarks_config(directory=WEIGHTS_DIR):
+    """The embedded landmark LSTM's architecture: {delay, units, pca_dims, bidirectional}."""
+    weights_path("landmarks", directory)  # present and unaltered
+    return dict(manifest(directory)["files"]["landmarks"]["config"])
+
+
+def describe_landmarks(directory=WEIGHTS_DIR):
+    """One line saying what the embedded landmark LSTM is and what it was trained on."""
+    info = manifest(directory)
+    entry = info["files"]["landmarks"]
+    config = entry["config"]
+    return (f"embedded landmark LSTM ({config['units']} units, delay {config['delay']} steps = "
+            f"{config['delay'] * 12.5:g} ms, {config['pca_dims']} PCA dims, step {entry['step']}), "
+            f"trained by train.py on {entry.get('trained_on', info['trained_on'])}")
 
 
 def load(kind, directory=WEIGHTS_DIR):
@@ -156,13 +180,48 @@ def package(expert_dir, generator_dir, corpus, out_dir=WEIGHTS_DIR, generator_pi
                        "flags": flags}
     if len(widths) != 1:
         raise ValueError(f"the two runs have different widths: {sorted(widths)}")
+    if os.path.isfile(os.path.join(out_dir, "model.json")):
+        kept = manifest(out_dir)["files"]  # other kinds (the landmark LSTM) stay as they are
+        files = {**{k: v for k, v in kept.items() if k not in files}, **files}
     info = {"width": widths.pop(), "trained_on": corpus, "files": files}
+    _write_manifest(info, out_dir)
+    return info
+
+
+def _write_manifest(info, out_dir):
     temporary = os.path.join(out_dir, ".model.json.partial")
     with open(temporary, "w") as f:
         json.dump(info, f, indent=2)
         f.write("\n")
     os.replace(temporary, os.path.join(out_dir, "model.json"))
-    return info
+
+
+def package_landmarks(model_dir, out_dir=WEIGHTS_DIR, corpus=None):
+    """Copies a landmark run's best-by-validation weights into `out_dir` and adds their entry
+    (architecture, step, validation figures, flags, sha256) to its model.json."""
+    source = os.path.join(model_dir, "best", "landmarks.weights.h5")
+    if not os.path.isfile(source):
+        raise ValueError(f"{source}: no best weights in this run")
+    flags = dict(f[2:].split("=", 1) for f in _read_flags(model_dir) if "=" in f)
+    if flags.get("model") != "landmarks":
+        raise ValueError(f"{model_dir}: not a landmarks run (--model={flags.get('model')})")
+    config = {"delay": int(flags["delay"]), "units": int(flags["units"]),
+              "pca_dims": int(flags["pca_dims"]), "bidirectional": flags["bidirectional"] == "True"}
+    step, figures = _validation(model_dir, "loss")
+    name = "landmarks.weights.h5"
+    temporary = os.path.join(out_dir, f".{name}.partial")
+    shutil.copyfile(source, temporary)
+    os.replace(temporary, os.path.join(out_dir, name))
+    info = manifest(out_dir)
+    entry = {"file": name, "sha256": _sha256(os.path.join(out_dir, name)), "step": step,
+             "picked": "best", "config": config,
+             "validation": {k: round(v, 5) for k, v in sorted(figures.items())},
+             "flags": _read_flags(model_dir)}
+    if corpus:
+        entry["trained_on"] = corpus
+    info["files"]["landmarks"] = entry
+    _write_manifest(info, out_dir)
+    return entry
 
 
 def main(argv):
@@ -170,6 +229,13 @@ def main(argv):
 
     del argv
     try:
+        if flags.FLAGS.landmarks_dir:
+            entry = package_landmarks(flags.FLAGS.landmarks_dir, corpus=flags.FLAGS.corpus)
+            print(f"landmarks: step {entry['step']}, validation {entry['validation']}, "
+                  f"sha256 {entry['sha256'][:12]}")
+            return 0
+        if not (flags.FLAGS.expert_dir and flags.FLAGS.generator_dir and flags.FLAGS.corpus):
+            raise ValueError("give --expert_dir, --generator_dir and --corpus, or --landmarks_dir")
         info = package(flags.FLAGS.expert_dir, flags.FLAGS.generator_dir, flags.FLAGS.corpus)
     except (ValueError, OSError) as err:
         print(f"bundled: error: {err}", file=sys.stderr)
@@ -182,7 +248,9 @@ def main(argv):
 if __name__ == "__main__":
     from absl import app, flags
 
-    flags.DEFINE_string("expert_dir", None, "train.py model directory of the expert", required=True)
-    flags.DEFINE_string("generator_dir", None, "train.py model directory of the generator", required=True)
-    flags.DEFINE_string("corpus", None, "what the runs were trained on (recorded in model.json)", required=True)
+    flags.DEFINE_string("expert_dir", None, "train.py model directory of the expert")
+    flags.DEFINE_string("generator_dir", None, "train.py model directory of the generator")
+    flags.DEFINE_string("landmarks_dir", None, "train.py model directory of the landmark LSTM "
+                        "(packaged alone, beside the others)")
+    flags.DEFINE_string("corpus", None, "what the runs were trained on (recorded in model.json)")
     app.run(main)

@@ -23,6 +23,8 @@ COMMANDS = {
                                                         "with a speed and quality report"),
     "export savedmodel": ("tflipsync.deploy.export_savedmodel", "the generator as a TF-Serving SavedModel "
                                                                 "(<base>/<name>/<version>/)"),
+    "export landmarks": ("tflipsync.deploy.landmarks", "the landmark LSTM as a streaming .tflite "
+                                                       "(one mel step in, one mouth frame out)"),
     "synth": ("tflipsync.synth", "make a synthetic talking-face corpus (mp4 + ground truth)"),
     "preprocess": ("tflipsync.preprocess", "track faces in videos and pack clips for training"),
 }

@@ -239,13 +239,14 @@ def check_sampling(samples_per_clip, shuffle_buffer):
 
 
 def build(data_dir, filelist, input_context, seed, repeat, batch_size, samples_per_clip,
-          shuffle_buffer, anchor_mask, sample_clip, finish):
+          shuffle_buffer, anchor_mask, sample_clip, finish, landmarks=False):
     """The common pipeline; the pipeline-specific steps are the three functions passed in.
 
     Args:
         anchor_mask: (clip) -> bool (N,) starts whose mel windows fit (see `with_windows`).
         sample_clip: (clip, key) -> dict of (samples_per_clip, ...) tensors, uint8 images.
         finish: (batch) -> the batch as the models take it (float32).
+        landmarks: parse the clips' face-mesh landmarks too (`records.parse_clip`).
         The rest as in `expert_dataset`.
     """
     clips_per_block = check_sampling(samples_per_clip, shuffle_buffer)
@@ -254,7 +255,8 @@ def build(data_dir, filelist, input_context, seed, repeat, batch_size, samples_p
     key = base_key(seed, input_context)
 
     clips = clip_records(files, key, repeat).map(
-        lambda clip_key, record: (clip_key, with_windows(records.parse_clip(record), anchor_mask)),
+        lambda clip_key, record: (
+            clip_key, with_windows(records.parse_clip(record, landmarks=landmarks), anchor_mask)),
         num_parallel_calls=AUTOTUNE, deterministic=True)
     if repeat:
         clips = fail_on_unusable_epoch(clips, len(files), filelist or data_dir)

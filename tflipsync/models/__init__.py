@@ -1,5 +1,6 @@
-"""Keras re-implementations of the Wav2Lip networks (NHWC, BGR images in [0, 1])."""
+"""Keras networks: the Wav2Lip family (NHWC, BGR images in [0, 1]) and the landmark LSTM (`landmarks`)."""
 
+from tflipsync.models import landmarks
 from tflipsync.models.discriminator import Discriminator, build_discriminator
 from tflipsync.models.expert import Expert, build_expert, sync_probability
 from tflipsync.models.generator import Generator, build_generator

@@ -11,7 +11,7 @@ import os
 
 from absl import flags
 
-MODELS = ("expert", "generator")
+MODELS = ("expert", "generator", "landmarks")
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
@@ -52,6 +52,11 @@ class Config:
     sync_batch_norm: bool = False
     seed: int = 0
     progress: bool = True
+    delay: int = 16
+    units: int = 60
+    pca_dims: int = 8
+    bidirectional: bool = False
+    sequence_steps: int = 128
 
     @property
     def gan(self):
@@ -91,7 +96,7 @@ def define_flags(flag_values=flags.FLAGS):
     flags.DEFINE_integer("samples_per_clip", d["samples_per_clip"].default,
                          "windows drawn from each clip read", **fv)
     flags.DEFINE_integer("shuffle_buffer", None, "samples mixed across clips (default: the "
-                         "pipeline's, 1024 expert / 512 generator)", **fv)
+                         "pipeline's, 1024 expert / 512 generator / 256 landmarks)", **fv)
     flags.DEFINE_integer("max_steps", d["max_steps"].default, "train until this global step", **fv)
     flags.DEFINE_integer("eval_interval", d["eval_interval"].default, "steps between evaluations", **fv)
     flags.DEFINE_integer("eval_batches", d["eval_batches"].default, "batches per evaluation", **fv)
@@ -110,6 +115,16 @@ def define_flags(flag_values=flags.FLAGS):
                          "original's DataParallel)", **fv)
     flags.DEFINE_integer("seed", d["seed"].default, "seed of initialisation and data order", **fv)
     flags.DEFINE_boolean("progress", True, "show a progress bar", **fv)
+    flags.DEFINE_integer("delay", d["delay"].default, "landmarks: output delay in steps of "
+                         "12.5 ms (the LSTM sees this much of the future)", **fv)
+    flags.DEFINE_integer("units", d["units"].default, "landmarks: LSTM units (per direction)", **fv)
+    flags.DEFINE_integer("pca_dims", d["pca_dims"].default,
+                         "landmarks: PCA coefficients of the mouth predicted", **fv)
+    flags.DEFINE_boolean("bidirectional", d["bidirectional"].default,
+                         "landmarks: the bidirectional baseline instead of the delayed LSTM "
+                         "(needs --delay=0)", **fv)
+    flags.DEFINE_integer("sequence_steps", d["sequence_steps"].default,
+                         "landmarks: steps per training sequence (80 per second)", **fv)
     flags.mark_flags_as_required(["model", "data_dir", "model_dir"], flag_values=flag_values)
 
 
@@ -122,6 +137,8 @@ def from_flags(flag_values=flags.FLAGS):
     config = Config(**values)
     if config.model == "generator" and not config.expert_weights and config.sync_weight_after_switch > 0:
         raise flags.ValidationError("--model=generator needs --expert_weights (the frozen expert)")
+    if config.model == "landmarks" and config.bidirectional and config.delay:
+        raise flags.ValidationError("--bidirectional needs --delay=0 (it sees the whole sequence)")
     if config.model == "generator" and config.sync_weight + config.disc_weight >= 1:
         raise flags.ValidationError("--sync_weight + --disc_weight must stay below 1")
     return config

@@ -62,8 +62,10 @@ def is_chief(strategy):
 
 
 def _dataset_fn(config, filelist, seed, repeat=True):
-    make = data.expert_dataset if config.model == "expert" else data.generator_dataset
-    extra = {"hard_negative_prob": config.hard_negative_prob} if config.model == "expert" else {}
+    make = {"expert": data.expert_dataset, "generator": data.generator_dataset,
+            "landmarks": data.landmark_dataset}[config.model]
+    extra = {"expert": {"hard_negative_prob": config.hard_negative_prob},
+             "landmarks": {"sequence_steps": config.sequence_steps}}.get(config.model, {})
     if config.shuffle_buffer:
         extra["shuffle_buffer"] = config.shuffle_buffer
 
