@@ -142,10 +142,12 @@ def test_4k_frames(media, tmp_path):
     assert summary["size"] == (2160, 3840) and summary["generated"] == 5
 
 
-@pytest.mark.parametrize("case", ["missing", "not media", "no samples", "silent", "no video stream",
-                                  "no face", "unwritable", "output is input"])
-def test_bad_input_gives_one_error_and_no_output(media, tmp_path, case):
-    d = tmp_path
+BAD_INPUTS = ["missing", "not media", "no samples", "silent", "no video stream", "no face", "unwritable",
+              "output is input"]
+
+
+def bad_input(case, media, d):
+    """(face, audio, out, the expected error's text) for one of BAD_INPUTS, made in folder `d`."""
     out = d / "out.mp4"
     face, audio = media["clip"], media["speech"]
     if case == "missing":
@@ -174,6 +176,13 @@ def test_bad_input_gives_one_error_and_no_output(media, tmp_path, case):
         out = d / "clip.mp4"
         face = str(write_video(out, astronaut_frames(5)))
         expected = "the output path is one of the inputs"
+    return face, audio, out, expected
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_bad_input_gives_one_error_and_no_output(media, tmp_path, case):
+    d = tmp_path
+    face, audio, out, expected = bad_input(case, media, d)
     before = {p: os.path.getsize(os.path.join(d, p)) for p in os.listdir(d)}
     with pytest.raises(InputError) as err:
         sync.run_sync(options(media, out, face=face, audio=audio))

@@ -4,6 +4,9 @@ Each is built as ENGINES[name](weights, width, batch_size) and called as
 engine(mel (b, 80, 16), face (b, 96, 96, 6)) -> (b, 96, 96, 3) BGR in [0, 1] for any b <= batch_size,
 with `.description` saying which weights run. Without weights every engine runs the embedded
 default model (TFLite and SavedModel convert it in memory or in a temporary folder first).
+
+ENGINES["landmarks"] is no generator: it warps whole frames to predicted mouth landmarks
+(tflipsync/landmark_engine.py; `works_on_frames` tells sync so).
 """
 
 import os
@@ -12,6 +15,7 @@ import tempfile
 import numpy as np
 
 from tflipsync.errors import InputError
+from tflipsync.landmark_engine import LandmarkEngine
 
 
 def _pad(array, count):
@@ -114,4 +118,4 @@ class SavedModelEngine:
         return image[..., ::-1].astype(np.float32) / 255.0
 
 
-ENGINES = {"keras": KerasEngine, "tflite": TFLiteEngine, "savedmodel": SavedModelEngine}
+ENGINES = {"keras": KerasEngine, "tflite": TFLiteEngine, "savedmodel": SavedModelEngine, "landmarks": LandmarkEngine}

@@ -12,8 +12,14 @@ Two passes over the face input, neither holding the video in memory:
 The output lasts as long as the audio (to the frame), keeps the input's frame rate (a photo gets
 --fps) and resolution, and carries the input audio. Frames whose face was not found pass through
 unchanged and are counted; so are silent frames (see --silence).
+
+`--engine landmarks` (tflipsync/landmark_engine.py) redraws no pixels: pass 1 also runs the face
+mesh on each face, the landmark predictor plans the mouth of every output frame, and pass 2 warps
+the frame's own mouth there (tflipsync/warp.py). `--sketch` writes its landmark and edge sketch
+(tflipsync/sketch.py) beside the output, frame for frame.
 """
 
+import contextlib
 import dataclasses
 import os
 import queue
@@ -23,8 +29,10 @@ import time
 import numpy as np
 
 from tflipsync import audio, encode, faces, images, paste, source
+from tflipsync import sketch as sketches
 from tflipsync.engines import ENGINES
 from tflipsync.errors import InputError
+from tflipsync.landmark_engine import box_detection
 
 SILENCE_MODES = ("original", "closed", "off")
 _DONE = object()
@@ -54,29 +62,36 @@ class Options:
     feather: float = 0.12
     colour_match: bool = True
     progress: bool = True
+    sketch: str = None  # the landmark and edge sketch video (--engine landmarks)
 
 
 class _Stages:
-    """Seconds spent per pipeline stage (each stage's own thread time)."""
+    """Seconds spent per pipeline stage (each stage's own thread time).
+
+    The landmarks engine adds its own: "mesh" (pass 1), "predict" and "warp"; --sketch adds "sketch".
+    """
 
     def __init__(self):
         self.seconds = {name: 0.0 for name in ("decode", "detect", "generate", "paste", "encode")}
 
     def add(self, name, started):
-        self.seconds[name] += time.perf_counter() - started
+        self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
 
 
 def check_paths(options, extensions=(".mp4", ".mov", ".mkv")):
     """Refuses an output that is an input, of another type, or in a missing or read-only folder."""
     paths = [options.face, options.audio] + ([options.weights] if options.weights else [])
-    out = os.path.abspath(options.out)
-    for path in paths:
-        if os.path.abspath(path) == out or (os.path.exists(path) and os.path.exists(out)
-                                            and os.path.samefile(path, out)):
-            raise InputError(options.out, "the output path is one of the inputs; refusing to overwrite it")
-    if os.path.splitext(out)[1].lower() not in extensions:
-        raise InputError(options.out, f"the output must be a {', '.join(extensions)} file")
-    encode.check_writable(options.out)
+    for target, kinds in [(options.out, extensions)] + ([(options.sketch, (".mp4", ".mov", ".mkv"))]
+                                                        if options.sketch else []):
+        out = os.path.abspath(target)
+        for path in paths:
+            if os.path.abspath(path) == out or (os.path.exists(path) and os.path.exists(out)
+                                                and os.path.samefile(path, out)):
+                raise InputError(target, "the output path is one of the inputs; refusing to overwrite it")
+        if os.path.splitext(out)[1].lower() not in kinds:
+            raise InputError(target, f"the output must be a {', '.join(kinds)} file")
+        encode.check_writable(target)
+        paths.append(target)  # the sketch may not overwrite the output either
 
 
 def frame_silence(wav, count, fps, drop_db=40.0, floor_db=-60.0, min_frames=8):
@@ -129,8 +144,18 @@ def _silent_window():
     return audio.melspectrogram(np.zeros(audio.SAMPLE_RATE, np.float32))[:, :audio.MEL_STEPS].astype(np.float32)
 
 
-def _face_boxes(face_source, options, stages, progress):
-    """Pass 1: (boxes float32 (M, 4) x0, y0, x1, y1 padded, present bool (M,)) per source frame."""
+def _face_boxes(face_source, options, stages, progress, measure=None):
+    """Pass 1: the main face's box in each of the M source frames.
+
+    Args:
+      measure: optional measure(frame, Detection) -> a record or None (no usable face), run on
+        every detected face (the landmarks engine's face mesh).
+
+    Returns:
+      boxes float32 (M, 4) x0, y0, x1, y1 padded; present bool (M,); shots int (M,) shot
+      number; records: per frame the main face's record (None where absent), or None without
+      `measure`. A frame whose record is None is not present.
+    """
     from tqdm import tqdm
 
     if options.box is not None:
@@ -139,10 +164,19 @@ def _face_boxes(face_source, options, stages, progress):
         height, width = frame.shape[:2]
         if not (0 <= top < bottom <= height and 0 <= left < right <= width):
             raise InputError("--box", f"({top}, {bottom}, {left}, {right}) is not inside the {width}x{height} frame")
-        count = sum(1 for _ in face_source.scan())
         box = np.array([left, top, right, bottom], np.float32)
-        return np.tile(box, (count, 1)), np.ones(count, bool)
-    detections, thumbs = [], []
+        records = []
+        for frame in face_source.scan():
+            if measure is None:
+                records.append(box)  # the face is where the box says, in every frame
+                continue
+            started = time.perf_counter()
+            records.append(measure(frame, box_detection(box)))
+            stages.add("mesh", started)
+        count = len(records)
+        present = np.array([r is not None for r in records], bool)
+        return np.tile(box, (count, 1)), present, np.zeros(count, int), records if measure else None
+    detections, thumbs, measured = [], [], []
     total = getattr(getattr(face_source, "info", None), "frames", 0) or None
     with faces.FaceDetector() as detector, tqdm(total=total, unit="frame", desc="detect",
                                                 disable=not progress) as bar:
@@ -157,9 +191,18 @@ def _face_boxes(face_source, options, stages, progress):
             detections.append(detector.detect(frame))
             thumbs.append(faces.thumbnail(frame))
             stages.add("detect", started)
+            if measure is not None:
+                started = time.perf_counter()
+                measured.append([measure(frame, d) for d in detections[-1]])
+                stages.add("mesh", started)
             bar.update(1)
     cuts = faces.scene_cuts(thumbs)
     chosen = faces.main_track(detections, cuts)
+    records = None
+    if measure is not None:
+        records = [None if d is None else next(r for r, c in zip(measured[i], detections[i]) if c is d)
+                   for i, d in enumerate(chosen)]
+        chosen = [d if r is not None else None for d, r in zip(chosen, records)]
     boxes, present = faces.smooth_boxes(chosen, cuts, radius=0 if options.nosmooth else 2)
     height, width = face_source.first_frame().shape[:2]
     top, bottom, left, right = options.pads
@@ -167,7 +210,7 @@ def _face_boxes(face_source, options, stages, progress):
     for i in np.flatnonzero(present):
         x0, y0, x1, y1 = faces.pad_box(boxes[i], (height, width))
         padded[i] = [max(0, x0 - left), max(0, y0 - top), min(width, x1 + right), min(height, y1 + bottom)]
-    return padded, present
+    return padded, present, np.cumsum(cuts) - 1, records
 
 
 
@@ -215,6 +258,7 @@ class Job:
     keep_original: np.ndarray  # (count,) bool: silent frames left as they are
     stages: _Stages
     started: float
+    plan: object = None  # the landmarks engine's landmark_engine.Plan (None for generator engines)
 
     @property
     def size(self):
@@ -228,6 +272,8 @@ def check_options(options):
         raise InputError("--silence", f"must be one of {SILENCE_MODES}")
     if options.batch_size < 1:
         raise InputError("--batch_size", "must be at least 1")
+    if options.sketch and options.engine != "landmarks":
+        raise InputError("--sketch", "needs --engine landmarks (the generator engines predict no landmarks)")
     if options.fps <= 0:
         raise InputError("--fps", f"must be positive, got {options.fps}")
 
@@ -251,29 +297,54 @@ def prepare(options, wav=None):
     fps = face_source.fps
     count = max(1, int(round(seconds * fps)))
     engine = ENGINES[options.engine](options.weights, options.width, options.batch_size)
+    on_frames = getattr(engine, "works_on_frames", False)
 
-    boxes, present = _face_boxes(face_source, options, stages, options.progress)
+    boxes, present, shots, mouths = _face_boxes(face_source, options, stages, options.progress,
+                                                engine.measure if on_frames else None)
     if not present.any():
+        if options.box is not None:
+            raise InputError("--box", f"the face mesh finds no face in the box in any of the {len(present)} frames "
+                                      "(give the face's box, forehead to chin)")
         raise InputError(options.face, f"no face found in any of its {len(present)} frames")
     schedule = face_source.schedule(count)
-    windows = mel_windows(wav, count, fps, options.window_offset)
     silent = frame_silence(wav, count, fps, options.silence_db) if options.silence != "off" else np.zeros(count, bool)
-    if options.silence == "closed":
-        windows[silent] = _silent_window()
     keep_original = silent if options.silence == "original" else np.zeros(count, bool)
+    plan = None
+    if on_frames:
+        windows = np.zeros((count, 0, 0), np.float32)  # the landmark predictor reads the samples
+        if options.silence == "closed":
+            wav = _silence_frames(wav, silent, fps)
+        started_plan = time.perf_counter()
+        plan = engine.plan(mouths, shots, wav, fps, count)
+        stages.add("predict", started_plan)
+    else:
+        windows = mel_windows(wav, count, fps, options.window_offset)
+        if options.silence == "closed":
+            windows[silent] = _silent_window()
     return Job(options, face_source, engine, fps, count, seconds, boxes, present, schedule, windows,
-               keep_original, stages, started)
+               keep_original, stages, started, plan)
 
 
-def render(job, write):
+def _silence_frames(wav, silent, fps):
+    """`wav` with the samples of silent output frames set to zero (what --silence closed predicts from)."""
+    wav = wav.copy()
+    for j in np.flatnonzero(silent):
+        wav[int(j / fps * audio.SAMPLE_RATE):int((j + 1) / fps * audio.SAMPLE_RATE)] = 0.0
+    return wav
+
+
+def render(job, write, sketch=None):
     """Pass 2: decodes, generates, pastes and hands each output frame (RGB uint8) to `write`.
 
     `write` runs on its own thread; the queues between the three threads hold at most two
-    batches each. Returns the counts of generated, faceless and silent frames.
+    batches each. Returns the counts of generated, faceless and silent frames. `sketch`, if
+    given, gets each output frame's sketch (tflipsync/sketch.py) on the same thread.
     """
     from tqdm import tqdm
 
     options = job.options
+    if sketch is not None:
+        write = _both(write, sketch)
     paster = paste.Paster(options.feather, options.colour_match)
     frames_in, frames_out = queue.Queue(maxsize=2 * options.batch_size), queue.Queue(maxsize=2 * options.batch_size)
     stop = threading.Event()
@@ -296,7 +367,13 @@ def render(job, write):
                     if item is _DONE:
                         raise InputError(options.face, "the video ended earlier than in the first pass")
                     batch.append(item)
-                for frame in _sync_batch(batch, j, job, paster, counts):
+                if job.plan is not None:
+                    frames, points = _warp_batch(batch, j, job, counts)
+                else:
+                    frames, points = _sync_batch(batch, j, job, paster, counts), [None] * len(batch)
+                for k, frame in enumerate(frames):
+                    if sketch is not None:
+                        frame = (frame, _sketch(job, frame, j + k, points[k]))
                     _put(frames_out, frame, errors)
                 j += len(batch)
                 bar.update(len(batch))
@@ -312,6 +389,22 @@ def render(job, write):
     if errors:
         raise errors[0]
     return counts
+
+
+def _both(write, sketch):
+    def write_both(pair):
+        write(pair[0])
+        sketch(pair[1])
+    return write_both
+
+
+def _sketch(job, frame, j, points):
+    started = time.perf_counter()
+    s = job.schedule[j]
+    outer, inner = sketches.lips(points, job.engine.mouth) if points is not None else (None, None)
+    drawn = sketches.draw(frame, job.boxes[s] if job.present[s] else None, outer, inner)
+    job.stages.add("sketch", started)
+    return drawn
 
 
 def _put(q, item, errors):
@@ -338,9 +431,14 @@ def run_sync(options):
     check_options(options)
     check_paths(options)
     job = prepare(options)
-    with encode.VideoWriter(options.out, job.fps, job.size, audio=options.audio) as writer:
-        counts = render(job, writer.write)
-    return summary(job, counts, out=options.out, audio_copied=writer.audio_copied)
+    with contextlib.ExitStack() as stack:
+        writer = stack.enter_context(encode.VideoWriter(options.out, job.fps, job.size, audio=options.audio))
+        sketch = None
+        if options.sketch:
+            sketch = stack.enter_context(encode.VideoWriter(options.sketch, job.fps, job.size,
+                                                            audio=options.audio)).write
+        counts = render(job, writer.write, sketch)
+    return summary(job, counts, out=options.out, audio_copied=writer.audio_copied, sketch=options.sketch)
 
 
 def _drain(q):
@@ -384,6 +482,24 @@ def _sync_batch(batch, first, job, paster, counts):
     return out
 
 
+def _warp_batch(batch, first, job, counts):
+    """The landmarks engine's output frames of one batch and their mouth points (None: unchanged)."""
+    started = time.perf_counter()
+    out, points = list(batch), [None] * len(batch)
+    for k, frame in enumerate(batch):
+        j = first + k
+        s = job.schedule[j]
+        if not job.present[s]:
+            counts["no_face"] += 1
+        elif job.keep_original[j]:
+            counts["silent"] += 1
+        else:
+            out[k], points[k] = job.engine.warp(frame, job.plan, s, j)
+            counts["generated"] += 1
+    job.stages.add("warp", started)
+    return out, points
+
+
 def define_flags(flag_values):
     from absl import flags
 
@@ -393,9 +509,13 @@ def define_flags(flag_values):
     flags.DEFINE_string("out", None, "Output video (.mp4, .mov or .mkv).", **fv)
     flags.DEFINE_string("weights", None, "Generator weights: .weights.h5 for keras (e.g. from `tflipsync convert`), "
                         "a .tflite for tflite, a SavedModel folder for savedmodel (`tflipsync export`); "
-                        "default: the embedded model trained on the synthetic corpus.", **fv)
+                        "a landmark model file for landmarks; default: the embedded model.", **fv)
     flags.DEFINE_float("width", None, "Generator width --weights were made for (default 1.0).", **fv)
-    flags.DEFINE_enum("engine", "keras", ["keras", "tflite", "savedmodel"], "Inference engine.", **fv)
+    flags.DEFINE_enum("engine", "keras", ["keras", "tflite", "savedmodel", "landmarks"], "Inference engine: a "
+                      "generator that redraws the lower face, or landmarks: predicted mouth landmarks warp the "
+                      "face's own mouth (any face, photo or cartoon; no pixel generator).", **fv)
+    flags.DEFINE_string("sketch", None, "Also write the landmark and edge sketch of every output frame to this "
+                        "video (.mp4, .mov or .mkv; --engine landmarks).", **fv)
     flags.DEFINE_list("pads", ["0", "0", "0", "0"], "Extra pixels top,bottom,left,right around the face box "
                       "(the box already holds the chin; add bottom pixels for long chins).", **fv)
     flags.DEFINE_list("box", None, "Fixed face box top,bottom,left,right in the frame: skips detection.", **fv)
@@ -437,7 +557,8 @@ def options_from_flags(f):
         pads=_ints("pads", f.pads, 4), box=_ints("box", f.box, 4) if f.box else None,
         resize_factor=f.resize_factor, crop=_ints("crop", f.crop, 4), rotate=f.rotate, nosmooth=f.nosmooth,
         static=f.static, fps=f.fps, batch_size=f.batch_size, window_offset=f.window_offset, silence=f.silence,
-        silence_db=f.silence_db, feather=f.feather, colour_match=f.colour_match, progress=f.progress)
+        silence_db=f.silence_db, feather=f.feather, colour_match=f.colour_match, progress=f.progress,
+        sketch=f.sketch)
 
 
 def run(flag_values):
@@ -450,5 +571,7 @@ def run(flag_values):
     print(f"faces redrawn in {summary['generated']} frames; passed through unchanged: "
           f"{summary['no_face']} without a face, {summary['silent']} silent")
     print(f"weights: {summary['weights']}")
+    if summary["sketch"]:
+        print(f"sketch: {summary['sketch']}")
     stages = ", ".join(f"{k} {v:.1f} s" for k, v in summary["stages"].items())
     print(f"{summary['frames'] / summary['elapsed']:.1f} frames/s end to end ({stages})")

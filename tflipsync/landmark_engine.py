@@ -1,0 +1,134 @@
+"""The `landmarks` engine of `sync` and `sticker`: predicted mouth landmarks drive a warp of the
+face's own mouth (tflipsync/warp.py). No pixel generator: it works on any face that BlazeFace and
+the face mesh find, photographed or drawn, at any resolution.
+
+Unlike the generator engines (tflipsync/engines.py), it works on whole frames:
+
+1. pass 1 (detection): `measure` runs the face mesh on each detected face and keeps the face's
+   own lips in pixels, its pose- and scale-free mouth shape and the transform between the two
+   (tflipsync.landmarks.normalise): about 700 bytes per frame;
+2. `plan`: the landmark predictor turns the speech into normalised mouth points for every
+   output frame; their motion (prediction minus the predictor's mouth at rest, `mean_shape`)
+   is added to each face's own mouth at rest, so the face keeps its own mouth. A photo's rest
+   mouth is its mouth; a video's, per shot, the median of its least open quarter of frames, so
+   a speaking video's own lip motion is replaced, not doubled;
+3. pass 2: `warp` moves the frame's lips from where they are to the planned points, mapped
+   back to pixels with that frame's own transform.
+
+With --silence closed, the silent frames' samples are zeroed before the prediction, so they get
+the predictor's mouth of silence: the face's own mouth at rest.
+"""
+
+import collections
+import dataclasses
+
+import numpy as np
+
+from tflipsync import faces, warp
+from tflipsync.errors import InputError
+
+MIN_PRESENCE = 0.5  # face-mesh presence below this: no usable face in the frame
+
+
+@dataclasses.dataclass
+class Mouth:
+    """One face's mouth in one frame."""
+    pixels: np.ndarray  # (K, 2) the mesh's mouth points in frame pixels
+    shape: np.ndarray  # (K, 2) the same, normalised (pose- and scale-free)
+    transform: object  # tflipsync.landmarks' transform for this frame (batch of one)
+
+
+@dataclasses.dataclass
+class Plan:
+    """What pass 2 needs: each source frame's mouth and rest shape, each output frame's motion."""
+    mouths: list  # per source frame: Mouth or None
+    rest: list  # per source frame: (K, 2) normalised rest shape or None
+    motion: np.ndarray  # (count, K, 2) normalised motion per output frame
+
+
+def box_detection(box):
+    """A Detection for a fixed (x0, y0, x1, y1) box (--box): level eyes where a face has them."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    w, h = x1 - x0, y1 - y0
+    keypoints = np.array([[x0 + 0.3 * w, y0 + 0.35 * h], [x0 + 0.7 * w, y0 + 0.35 * h],
+                          [x0 + 0.5 * w, y0 + 0.55 * h], [x0 + 0.5 * w, y0 + 0.75 * h],
+                          [x0, y0 + 0.4 * h], [x1, y0 + 0.4 * h]], np.float32)
+    return faces.Detection(np.array([x0, y0, x1, y1], np.float32), 1.0, keypoints)
+
+
+class LandmarkEngine:
+    """ENGINES["landmarks"](weights, width, batch_size): the landmark predictor and the mouth warp.
+
+    Args:
+      weights: a landmark model file (tflipsync.landmarks.Predictor's), None for the embedded one.
+      width: must be None (the landmark model has no width option here).
+      batch_size: unused (frames are warped one by one).
+    """
+    works_on_frames = True
+
+    def __init__(self, weights, width, batch_size):
+        from tflipsync import landmarks
+
+        if width is not None:
+            raise InputError("--width", "the landmarks engine has no width; leave --width out")
+        self._landmarks = landmarks
+        self._predictor = landmarks.Predictor(weights)
+        self.description = self._predictor.description
+        position = {int(index): k for k, index in enumerate(landmarks.MOUTH)}
+        missing = [i for i in warp.OUTER_LIPS + warp.INNER_LIPS if i not in position]
+        if missing:
+            raise RuntimeError(f"tflipsync.landmarks.MOUTH lacks the lip points {missing}")
+        self.mouth = np.asarray(landmarks.MOUTH, int)
+        self._outer = np.array([position[i] for i in warp.OUTER_LIPS])
+        self._inner = np.array([position[i] for i in warp.INNER_LIPS])
+        self._mesh = None
+        self._warps = collections.OrderedDict()  # source frame -> MouthWarp, the last few
+
+    def measure(self, frame, detection):
+        """The face mesh on one detected face: a Mouth, or None where the mesh finds no face."""
+        if self._mesh is None:
+            self._mesh = faces.FaceMesh()
+        mesh, presence = self._mesh.landmarks(frame, detection)
+        if presence < MIN_PRESENCE:
+            return None
+        shape, transform = self._landmarks.normalise(mesh[None])
+        return Mouth(mesh[self.mouth, :2].astype(np.float32), np.asarray(shape[0], np.float32), transform)
+
+    def plan(self, mouths, shots, wav, fps, count):
+        """The Plan for `count` output frames at `fps` of speech `wav` (16 kHz float32).
+
+        Args:
+          mouths: per source frame, the main face's Mouth or None.
+          shots: int (M,) shot number of each source frame.
+        """
+        predicted = np.asarray(self._predictor.predict(wav, fps, count), np.float64)  # (count, K, 2)
+        motion = predicted - np.asarray(self._predictor.mean_shape, np.float64)[None]
+        rest = [None] * len(mouths)
+        for shot in np.unique(shots):
+            members = [i for i in np.flatnonzero(shots == shot) if mouths[i] is not None]
+            if members:
+                shapes = np.stack([mouths[i].shape for i in members])  # (n, K, 2)
+                opening = np.array([warp.polygon_area(s[self._inner]) for s in shapes])
+                shape = np.median(shapes[opening <= np.percentile(opening, 25)], axis=0)
+                for i in members:
+                    rest[i] = shape
+        return Plan(list(mouths), rest, motion)
+
+    def targets(self, plan, source_index, output_index):
+        """(K, 2) pixels the mouth of source frame `source_index` moves to in output frame `output_index`."""
+        mouth = plan.mouths[source_index]
+        shape = plan.rest[source_index].astype(np.float64) + plan.motion[output_index]
+        return np.asarray(self._landmarks.denormalise(shape[None], mouth.transform), np.float64)[0]
+
+    def warp(self, frame, plan, source_index, output_index):
+        """(the output frame, its mouth points (K, 2) in pixels)."""
+        mouth = plan.mouths[source_index]
+        mouth_warp = self._warps.get(source_index)
+        if mouth_warp is None:
+            pixels = mouth.pixels.astype(np.float64)
+            mouth_warp = warp.MouthWarp(frame, pixels[self._outer], pixels[self._inner])
+            self._warps[source_index] = mouth_warp
+            while len(self._warps) > 8:
+                self._warps.popitem(last=False)
+        target = self.targets(plan, source_index, output_index)
+        return mouth_warp(frame, target[self._outer], target[self._inner]), target
