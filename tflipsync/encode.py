@@ -30,6 +30,23 @@ def temporary_path(out):
     return os.path.join(folder, f".{stem}.{os.getpid()}.partial{extension}")
 
 
+def write_bytes(path, data):
+    """Writes `data` to `path` through a temporary file in the same folder, renamed over `path`
+    only once it is complete; on any error or interruption the temporary file is removed."""
+    import tempfile
+
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, temporary = tempfile.mkstemp(prefix=".tflipsync-", suffix=".partial", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
 def check_writable(out):
     """Raises InputError unless `out`'s folder exists and can be written to."""
     folder = os.path.dirname(os.path.abspath(out)) or "."

@@ -1,10 +1,10 @@
 """Image files in and out, and the face-crop conventions of the networks (BGR, [0, 1], 96x96)."""
 
 import os
-import tempfile
 
 import numpy as np
 
+from tflipsync import encode
 from tflipsync.errors import InputError
 
 FACE_SIZE = 96
@@ -65,16 +65,7 @@ def write_png(path, rgb):
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise InputError(path, "the output directory does not exist")
-    encoded = tf.io.encode_png(np.ascontiguousarray(rgb)).numpy()
-    fd, tmp = tempfile.mkstemp(prefix=".tflipsync-", suffix=".png", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(encoded)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    encode.write_bytes(path, tf.io.encode_png(np.ascontiguousarray(rgb)).numpy())
 
 
 def contact_sheet(images, columns):

@@ -77,17 +77,6 @@ def _resize(frame, box):
     return cv2.resize(crop, (SIDE, SIDE), interpolation=interpolation)
 
 
-def _write_atomic(out, data):
-    temporary = encode.temporary_path(out)
-    try:
-        with open(temporary, "wb") as f:
-            f.write(data)
-        os.replace(temporary, out)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-
-
 def encode_webm(frames, fps, max_bytes, bit_rate=None):
     """VP9 WebM bytes without audio; `bit_rate` defaults to what fills ~90 % of `max_bytes`."""
     import av
@@ -220,7 +209,7 @@ def run_sticker(options, preset_name, trim=False):
             how = "H.264 with AAC speech"
         else:
             data, how = fit(frames, fps, preset_name)
-            _write_atomic(out, data)
+            encode.write_bytes(out, data)
     job.stages.seconds["encode"] += time.perf_counter() - started
     return sync.summary(job, counts, out=out, preset=preset_name, sticker_frames=len(frames), sticker_fps=fps,
                         bytes=os.path.getsize(out), encoding=how, square=box.tolist(),

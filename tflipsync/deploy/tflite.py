@@ -22,7 +22,6 @@ audio_embedding, face_embedding).
 """
 
 import contextlib
-import os
 import tempfile
 import time
 import warnings
@@ -393,14 +392,7 @@ def real_samples(kind, data_dir, filelist, count, seed=0, per_clip=4):
 
 
 def write(content, path):
-    """Writes bytes through a temporary file in the same folder, then renames."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, temporary = tempfile.mkstemp(prefix=".tflipsync-", suffix=".partial", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(content)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    """Writes the file's bytes atomically (`encode.write_bytes`)."""
+    from tflipsync import encode
+
+    encode.write_bytes(path, content)
