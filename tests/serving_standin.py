@@ -45,13 +45,15 @@ def rest_server(model):
             self.wfile.write(data)
 
         def do_POST(self):
+            # the whole request is read before any answer, as a server does: answering early
+            # would close the socket under a client still sending its body
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
             path = self.path.split("/")
             name = path[3].split(":")[0] if len(path) > 3 else ""
             if len(path) < 4 or path[1:3] != ["v1", "models"] or not self.path.endswith(":predict"):
                 return self._reply(404, {"error": f"Malformed request: POST {self.path}"})
             if name != model.name:
                 return self._reply(404, {"error": f"Servable not found for request: Latest({name})"})
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             signature = body.get("signature_name", "serving_default")
             try:
                 if "inputs" in body:
