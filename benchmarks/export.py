@@ -4,8 +4,8 @@ The issue-6 target: `int8` or `mixed` at least 3x PyTorch fp32 frames/s at batch
 run one network (width 1.0 by default; random weights converted from the PyTorch re-statement in
 tests/torch_reference.py) in this process, on the same thread count, with the median of several
 timed blocks after warm-up; every ratio is against PyTorch measured in this run. `mixed` keeps in
-float the layer groups that the PSNR search chose for the embedded model (output block and
-decoder stage 6; `tflipsync export tflite` report), since a search on random weights measures
+float the layers that the PSNR search chose for the embedded model (the output block and the
+transposed convolution opening decoder stage 6; `tflipsync export tflite` report), since a search on random weights measures
 nothing. Quality per mode is measured on the trained embedded model by `tflipsync export tflite`
 (docs/deployment.md); the PSNR printed here is against Keras fp32 of this random-weight network
 on the calibration inputs' held-out part, a check that each file computes the same function.
@@ -26,7 +26,7 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
-MIXED_FLOAT_GROUPS = ["output_block", "face_decoder_blocks_6"]
+MIXED_FLOAT_GROUPS = ["output_block", "face_decoder_blocks_6_0"]
 
 
 def samples(args, count):
@@ -50,6 +50,8 @@ def main():
     parser.add_argument("--data", help="preprocessed corpus for calibration (tflipsync preprocess)")
     parser.add_argument("--filelist", help="clips of --data to calibrate on")
     parser.add_argument("--modes", default="fp32,fp16,int8,mixed")
+    parser.add_argument("--mixed_float", default=",".join(MIXED_FLOAT_GROUPS),
+                        help="layer groups or single layers mixed keeps in float")
     args = parser.parse_args()
 
     import numpy as np
@@ -90,7 +92,7 @@ def main():
     print(f"{'PyTorch fp32 (eager)':44s} {baseline:8.2f} {1.0:9.2f}x")
     for mode in args.modes.split(","):
         content, info = tflite.convert("generator", model, mode, 1, calibration=calibration,
-                                       float_groups=MIXED_FLOAT_GROUPS if mode == "mixed" else None,
+                                       float_groups=args.mixed_float.split(",") if mode == "mixed" else None,
                                        audio_to_mel=False, log=lambda line: None)
         quality = tflite.psnr(tflite.run_tflite(content, "generator", held_out, args.threads)[0], reference)
         for runtime, name in (("tf", "tf.lite.Interpreter"), ("litert", "ai-edge-litert")):

@@ -105,6 +105,19 @@ def test_layer_groups_go_from_the_output_back_then_the_encoders():
     assert [g for g, _ in groups] == ["output_block", "face_decoder_blocks_6", "face_decoder_blocks_5",
                                       "face_encoder_blocks_0", "audio_encoder"]
     assert groups[1][1] == ["face_decoder_blocks_6_1_act/y", "face_decoder_blocks_6_0_act/u"]
+    # mixed narrows a group to its single layers (in order), cheapest first by their convolutions
+    assert tflite._single_layers(names, "face_decoder_blocks_6") == ["face_decoder_blocks_6_1", "face_decoder_blocks_6_0"]
+
+
+def test_layer_flops_add_up_to_the_network(generator):
+    from tflipsync.models import stats
+
+    prefixes = (["output_block", "audio_encoder"] + [f"face_decoder_blocks_{k}" for k in range(7)]
+                + [f"face_encoder_blocks_{k}" for k in range(7)])
+    assert sum(tflite.layer_flops(generator, p) for p in prefixes) == stats.flops_per_example(generator)
+    # the transposed convolution opening decoder stage 6 is counted (per input pixel)
+    assert 0 < tflite.layer_flops(generator, "face_decoder_blocks_6_0") < tflite.layer_flops(
+        generator, "face_decoder_blocks_6_1")
 
 
 def test_conversion_is_builtin_only():

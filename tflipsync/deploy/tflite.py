@@ -200,19 +200,60 @@ def _floated(converter, calibration, nodes):
     return trial.get_nondebug_quantized_model()
 
 
+def _prefixed(names, prefixes):
+    """The node names whose layer name starts with one of `prefixes` (a group or a single layer)."""
+    return [n for n in names if any(n.split("/")[0].startswith(p + "_") for p in prefixes)]
+
+
 def _mixed_fixed(converter, calibration, float_groups):
-    """`mixed` with the float layer groups given (e.g. the ones another width's search chose)."""
-    groups = dict(layer_groups(_quantised_node_names(converter, calibration)))
-    unknown = [g for g in float_groups if g not in groups]
+    """`mixed` with the float layers given: `layer_groups` names or single layers within them
+    (e.g. "face_decoder_blocks_6_0"), such as another width's search chose."""
+    names = _quantised_node_names(converter, calibration)
+    unknown = [g for g in float_groups if not _prefixed(names, [g])]
     if unknown:
-        raise ValueError(f"no layer groups {unknown} in this network; it has {sorted(groups)}")
-    content = _floated(converter, calibration, [n for g in float_groups for n in groups[g]])
+        raise ValueError(f"no layers {unknown} in this network; its groups are "
+                         f"{[name for name, _ in layer_groups(names)]}")
+    content = _floated(converter, calibration, _prefixed(names, float_groups))
     return content, {"float_groups": list(float_groups), "chosen_by": "given"}
 
 
-def _mixed(converter, kind, calibration, held_out, reference, target_psnr, log):
-    """Chooses the float layer groups for `mixed` by measured PSNR; returns (bytes, info)."""
-    groups = layer_groups(_quantised_node_names(converter, calibration))
+def layer_flops(model, prefix):
+    """Multiply-adds x 2 per example of the convolutions whose layer name starts with prefix_."""
+    import keras
+
+    total = 0
+    for layer in model.layers:
+        if not layer.name.startswith(prefix + "_") or not isinstance(
+                layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose)):
+            continue
+        transposed = isinstance(layer, keras.layers.Conv2DTranspose)
+        _, h, w, _ = (layer.input if transposed else layer.output).shape
+        kh, kw = layer.kernel_size
+        total += 2 * kh * kw * layer.input.shape[-1] * layer.filters * h * w
+    return total
+
+
+def _single_layers(names, group):
+    """The layers of a group (group_<k>), in order, from the node names."""
+    layers = []
+    for name in names:
+        parts = name.split("/")[0][len(group) + 1:].split("_")
+        if name.split("/")[0].startswith(group + "_") and parts[0].isdigit():
+            layer = f"{group}_{parts[0]}"
+            if layer not in layers:
+                layers.append(layer)
+    return layers
+
+
+def _mixed(converter, kind, model, calibration, held_out, reference, target_psnr, log):
+    """Chooses the float layers for `mixed` by measured PSNR; returns (bytes, info).
+
+    Whole groups are added from the output back until the held-out PSNR reaches the target; then
+    the last group added is narrowed to the single layer of it, cheapest first, that still
+    reaches the target with the groups before it (keeping less of the network in float).
+    """
+    names = _quantised_node_names(converter, calibration)
+    groups = layer_groups(names)
     chosen, best = [], None
     for count in range(0, len(groups) + 1):
         content = _floated(converter, calibration, [n for _, group in groups[:count] for n in group])
@@ -227,7 +268,17 @@ def _mixed(converter, kind, calibration, held_out, reference, target_psnr, log):
             break
         if count - best[1] >= 3:  # three more groups without a gain of 0.1 dB: stop
             break
-    quality, _, content, floated = best
+    quality, count, content, floated = best
+    if quality >= target_psnr and count > 0:
+        before = floated[:-1]
+        for layer in sorted(_single_layers(names, floated[-1]), key=lambda name: layer_flops(model, name)):
+            trial = _floated(converter, calibration, _prefixed(names, before + [layer]))
+            trial_quality = psnr(run_tflite(trial, kind, held_out)[0], reference)
+            log(f"mixed: float {before + [layer]}: {trial_quality:.2f} dB")
+            chosen.append((trial_quality, count, trial, before + [layer]))
+            if trial_quality >= target_psnr:
+                quality, content, floated = trial_quality, trial, before + [layer]
+                break
     return content, {"float_groups": floated, "chosen_by": "measured PSNR",
                      "trials": [(q, f) for q, _, _, f in chosen],
                      "psnr_on_held_out": quality, "target_psnr": target_psnr}
@@ -286,7 +337,7 @@ def convert(kind, model, mode, batch=1, calibration=None, held_out=None, target_
             if held_out is None:
                 raise ValueError("mode mixed needs held-out samples to measure its error")
             reference = run_keras(model, kind, held_out)
-            content, choice = _mixed(converter, kind, calibration, held_out, reference, target_psnr, log)
+            content, choice = _mixed(converter, kind, model, calibration, held_out, reference, target_psnr, log)
             info.update(choice)
         else:
             content = converter.convert()
