@@ -449,12 +449,11 @@ def _drain(q):
         pass
 
 
-def _sync_batch(batch, first, job, paster, counts):
-    """The output frames of one batch of decoded frames (first output index `first`)."""
-    stages = job.stages
-    started = time.perf_counter()
-    work, crops, mels = [], [], []
-    for k, frame in enumerate(batch):
+def _frames_to_redraw(batch, first, job, counts):
+    """(k, output frame j, source frame s) of the batch's frames an engine redraws; frames without
+    the face and silent frames left as they are (--silence original) are counted instead."""
+    work = []
+    for k in range(len(batch)):
         j = first + k
         s = job.schedule[j]
         if not job.present[s]:
@@ -462,10 +461,20 @@ def _sync_batch(batch, first, job, paster, counts):
         elif job.keep_original[j]:
             counts["silent"] += 1
         else:
-            crop = faces.crop_face(frame, job.boxes[s])[..., ::-1].astype(np.float32) / 255.0  # RGB -> BGR
-            work.append(k)
-            crops.append(crop)
-            mels.append(job.windows[j])
+            work.append((k, j, s))
+    return work
+
+
+def _sync_batch(batch, first, job, paster, counts):
+    """The output frames of one batch of decoded frames (first output index `first`)."""
+    stages = job.stages
+    started = time.perf_counter()
+    work, crops, mels = [], [], []
+    for k, j, s in _frames_to_redraw(batch, first, job, counts):
+        crop = faces.crop_face(batch[k], job.boxes[s])[..., ::-1].astype(np.float32) / 255.0  # RGB -> BGR
+        work.append(k)
+        crops.append(crop)
+        mels.append(job.windows[j])
     stages.add("paste", started)
     out = list(batch)
     if work:
@@ -486,16 +495,9 @@ def _warp_batch(batch, first, job, counts):
     """The landmarks engine's output frames of one batch and their mouth points (None: unchanged)."""
     started = time.perf_counter()
     out, points = list(batch), [None] * len(batch)
-    for k, frame in enumerate(batch):
-        j = first + k
-        s = job.schedule[j]
-        if not job.present[s]:
-            counts["no_face"] += 1
-        elif job.keep_original[j]:
-            counts["silent"] += 1
-        else:
-            out[k], points[k] = job.engine.warp(frame, job.plan, s, j)
-            counts["generated"] += 1
+    for k, j, s in _frames_to_redraw(batch, first, job, counts):
+        out[k], points[k] = job.engine.warp(batch[k], job.plan, s, j)
+        counts["generated"] += 1
     job.stages.add("warp", started)
     return out, points
 
