@@ -57,21 +57,11 @@ def main():
     import numpy as np
     import tensorflow as tf
     import torch
+    from inference import frames_per_second, reference_generators
 
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-    torch.set_num_threads(args.threads)
-
-    import torch_reference
-    from inference import frames_per_second
-
-    from tflipsync.convert import load_state_dict
     from tflipsync.deploy import tflite
-    from tflipsync.models import build_generator
 
-    torch_model = torch_reference.randomize(torch_reference.build("generator", args.width), seed=0)
-    model = build_generator(args.width)
-    load_state_dict(model, {k: v.numpy() for k, v in torch_model.state_dict().items()})
+    torch_model, model = reference_generators(args.width, args.threads)
 
     data, origin = samples(args, 232)
     calibration = {k: v[:200] for k, v in data.items()}

@@ -26,7 +26,7 @@ def frames_per_second(call, batch, seconds, blocks=5):
         call()
     started = time.perf_counter()
     call()
-    per_call = max(time.perf_counter() - started, 1e-4)
+    per_call = max(time.perf_counter() - started, 1e-6)
     calls = max(1, int(seconds / per_call))
     rates = []
     for _ in range(blocks):
@@ -35,6 +35,27 @@ def frames_per_second(call, batch, seconds, blocks=5):
             call()
         rates.append(batch * calls / (time.perf_counter() - started))
     return statistics.median(rates)
+
+
+def reference_generators(width, threads):
+    """(PyTorch re-statement, Keras generator) with the same random weights, both frameworks set
+    to `threads` threads: the pair every generator speed comparison starts from."""
+    import tensorflow as tf
+    import torch
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    torch.set_num_threads(threads)
+
+    import torch_reference
+
+    from tflipsync.convert import load_state_dict
+    from tflipsync.models import build_generator
+
+    torch_model = torch_reference.randomize(torch_reference.build("generator", width), seed=0)
+    model = build_generator(width)
+    load_state_dict(model, {k: v.numpy() for k, v in torch_model.state_dict().items()})
+    return torch_model, model
 
 
 def tflite_generator(model, batch):
@@ -74,20 +95,9 @@ def main():
     import numpy as np
     import tensorflow as tf
     import torch
-
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-    torch.set_num_threads(args.threads)
-
-    import torch_reference
     from ai_edge_litert.interpreter import Interpreter as LiteRTInterpreter
 
-    from tflipsync.convert import load_state_dict
-    from tflipsync.models import build_generator
-
-    torch_model = torch_reference.randomize(torch_reference.build("generator", args.width), seed=0)
-    model = build_generator(args.width)
-    load_state_dict(model, {k: v.numpy() for k, v in torch_model.state_dict().items()})
+    torch_model, model = reference_generators(args.width, args.threads)
 
     results = []
     for batch in [int(b) for b in args.batches.split(",")]:

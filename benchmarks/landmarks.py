@@ -16,30 +16,20 @@ Acceptance (issue 7): >= 500 landmark frames/s on 1 thread with the TFLite model
 import argparse
 import json
 import os
-import statistics
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+BLOCKS = 5  # timed blocks per engine; the figure is their median (inference.frames_per_second)
 
 
-def frames_per_second(call, frames, seconds, blocks=5):
-    """Median frames/s over `blocks` timed blocks of about `seconds` each, after warm-up."""
-    for _ in range(3):
-        call()
-    started = time.perf_counter()
-    call()
-    per_call = max(time.perf_counter() - started, 1e-6)
-    calls = max(1, int(seconds / blocks / per_call))
-    rates = []
-    for _ in range(blocks):
-        started = time.perf_counter()
-        for _ in range(calls):
-            call()
-        rates.append(frames * calls / (time.perf_counter() - started))
-    return statistics.median(rates)
+def frames_per_second(call, frames, seconds):
+    """Median frames/s over BLOCKS timed blocks taking about `seconds` together."""
+    from inference import frames_per_second as median_rate
+
+    return median_rate(call, frames, seconds / BLOCKS, BLOCKS)
 
 
 def main():
