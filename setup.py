@@ -10,7 +10,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["tflipsync", "tflipsync.*"]),
-    # the embedded default model (tflipsync/bundled.py)
+    # the embedded default model (tflipsync/weights/bundled.py)
     package_data={"tflipsync": ["weights/*.weights.h5", "weights/model.json"]},
     install_requires=[
         # `tensorflow`, not `tensorflow-cpu`: tensorflow-serving-api depends on it, and both

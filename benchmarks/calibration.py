@@ -29,7 +29,7 @@ def main():
     parser.add_argument("--width", type=float)
     args = parser.parse_args()
 
-    from tflipsync import bundled
+    from tflipsync.weights import bundled
     from tflipsync.deploy import tflite
 
     model, description = bundled.network("generator", args.weights, args.width)

@@ -49,7 +49,7 @@ def reference_generators(width, threads):
 
     import torch_reference
 
-    from tflipsync.convert import load_state_dict
+    from tflipsync.weights.convert import load_state_dict
     from tflipsync.models import build_generator
 
     torch_model = torch_reference.randomize(torch_reference.build("generator", width), seed=0)

@@ -30,7 +30,7 @@ EXTENSIONS = {"telegram": ".webm", "whatsapp": ".webp", "gif": ".gif", "mp4": ".
 
 def child(args):
     """Runs one sticker in this process and prints its summary as JSON."""
-    from tflipsync import sticker, sync
+    from tflipsync.inference import sticker, sync
 
     weights = args.landmark_weights if args.engine == "landmarks" else None
     options = sync.Options(face=FACE, audio=SPEECH, out=args.out, engine=args.engine, weights=weights,

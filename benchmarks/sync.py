@@ -45,7 +45,8 @@ def prepare_weights(recipe, folder):
     import keras
     import numpy as np
 
-    from tflipsync import bundled, models
+    from tflipsync.weights import bundled
+    from tflipsync import models
 
     if recipe is None:
         return None, None
@@ -134,7 +135,7 @@ def peak_rss_mib():
 
 def child(args):
     """Runs one sync in this process and prints its summary with peak RSS as JSON."""
-    from tflipsync import sync
+    from tflipsync.inference import sync
 
     summary = sync.run_sync(sync.Options(face=args.face, audio=args.face, out=args.out, weights=args.weights,
                                          width=args.width, engine=args.engine, progress=False))

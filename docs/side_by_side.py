@@ -27,7 +27,8 @@ def main():
     parser.add_argument("--rows", type=int, default=4)
     args = parser.parse_args()
 
-    from tflipsync import images, sync
+    from tflipsync.media import images
+    from tflipsync.inference import sync
 
     photo = images.read_image(args.face)
     with tempfile.TemporaryDirectory() as folder:

@@ -3,7 +3,7 @@
     python export/request_grpc.py --face examples/astronaut.jpg --audio examples/speech.wav --out served.png \
         [--server localhost:8500] [--model tflipsync]
 
-The request is built in tflipsync/deploy/serving_client.py; start a server as README.md says.
+The request is built in tflipsync/serving/client.py; start a server as README.md says.
 """
 
 import os
@@ -11,7 +11,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tflipsync.deploy.serving_client import main  # noqa: E402
+from tflipsync.serving.client import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main("grpc"))

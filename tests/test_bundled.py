@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tflipsync import bundled, models, preprocess, synth
+from tflipsync.weights import bundled
+from tflipsync import models
+from tflipsync.corpus import preprocess, synth
 from tflipsync.data import expert_dataset, generator_dataset
 from tflipsync.errors import InputError
 from tflipsync.training import losses

@@ -11,8 +11,8 @@ import torch
 
 import torch_reference
 from tflipsync import models
-from tflipsync.checkpoint import UnsafeCheckpointError, read_state_dict
-from tflipsync.convert import convert_checkpoint
+from tflipsync.weights.checkpoint import UnsafeCheckpointError, read_state_dict
+from tflipsync.weights.convert import convert_checkpoint
 from tflipsync.errors import InputError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -177,7 +177,7 @@ def test_not_a_checkpoint(tmp_path):
 
 
 def _cli(*args, block_torch=True):
-    """Runs `python -m tflipsync.convert` in a child whose `import torch` fails."""
+    """Runs `python -m tflipsync.weights.convert` in a child whose `import torch` fails."""
     prelude = (
         "import sys\n"
         "class NoTorch:\n"
@@ -185,7 +185,7 @@ def _cli(*args, block_torch=True):
         "        if name.split('.')[0] == 'torch':\n"
         "            raise ImportError('torch is blocked in this test')\n"
         "sys.meta_path.insert(0, NoTorch())\n") if block_torch else ""
-    code = prelude + "import runpy\nrunpy.run_module('tflipsync.convert', run_name='__main__')"
+    code = prelude + "import runpy\nrunpy.run_module('tflipsync.weights.convert', run_name='__main__')"
     env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env,
                           timeout=120)

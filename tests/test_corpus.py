@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from media import astronaut_frames, write_video
-from tflipsync import audio, faces, preprocess, synth
+from tflipsync import audio, faces
+from tflipsync.corpus import preprocess, synth
 from tflipsync.data import expert_dataset, generator_dataset, records
 
 # Real recorded speech from Debian's alsa-utils (a woman reading speaker positions), 48 kHz.

@@ -14,7 +14,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tflipsync import audio, bundled, preprocess, sync, synth
+from tflipsync import audio
+from tflipsync.weights import bundled
+from tflipsync.corpus import preprocess, synth
+from tflipsync.inference import sync
 from tflipsync.deploy import graph, saved_model, tflite
 from tflipsync.errors import InputError
 

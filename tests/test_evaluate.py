@@ -145,7 +145,7 @@ def evaluate_command(*args):
 @pytest.fixture(scope="module")
 def held_out(tmp_path_factory):
     """Two synthetic clips (about 70 and 85 frames) of a speaker the embedded model never saw."""
-    from tflipsync import preprocess, synth
+    from tflipsync.corpus import preprocess, synth
 
     videos = tmp_path_factory.mktemp("eval_videos")
     synth.synthesize(str(videos), clips=2, seed=5, workers=1, clips_per_speaker=2,
@@ -194,7 +194,7 @@ def test_evaluate_tells_real_from_shifted_audio_end_to_end(held_out, tmp_path):
 def test_a_converted_expert_judges_like_the_keras_one(held_out, tmp_path):
     """evaluate.py --expert_weights=EXPERT.tflite: the embeddings (and so every sync figure) match
     the Keras expert's on a clip's real windows."""
-    from tflipsync import bundled
+    from tflipsync.weights import bundled
     from tflipsync.data import records
     from tflipsync.deploy import tflite
 

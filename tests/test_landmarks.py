@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tflipsync import bundled, landmarks
+from tflipsync.weights import bundled
+from tflipsync import landmarks
 from tflipsync.data import landmarks as landmark_data
 from tflipsync.data import records
 from tflipsync.deploy import landmarks as landmark_export
@@ -292,7 +293,7 @@ def test_embedded_model_is_recorded_and_checked(tmp_path):
 @pytest.fixture(scope="module")
 def held_out_clip(tmp_path_factory):
     """One synthetic clip of a speaker the embedded model never saw (another seed)."""
-    from tflipsync import preprocess, synth
+    from tflipsync.corpus import preprocess, synth
 
     videos = tmp_path_factory.mktemp("held_out")
     synth.synthesize(str(videos), clips=1, seed=5, workers=1, clips_per_speaker=1,

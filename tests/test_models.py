@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from tflipsync import models
-from tflipsync.convert import torch_path
+from tflipsync.weights.convert import torch_path
 from tflipsync.models.stats import flops_per_example, trainable_parameters
 
 # The original networks' trainable parameter counts (wav2lip.md §2.6).

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from tflipsync import paste
+from tflipsync.inference import paste
 
 
 def test_mask_is_zero_on_the_border_and_the_upper_face_and_one_at_the_mouth():

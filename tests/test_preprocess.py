@@ -1,4 +1,4 @@
-"""`tflipsync preprocess` on a batch of good and bad videos (tflipsync/preprocess.py)."""
+"""`tflipsync preprocess` on a batch of good and bad videos (tflipsync/corpus/preprocess.py)."""
 
 import json
 import os
@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from media import astronaut_frames, espeak, write_video
-from tflipsync import audio, faces, preprocess
+from tflipsync import audio, faces
+from tflipsync.corpus import preprocess
 from tflipsync.data import records
 
 FRAMES = 60

@@ -20,7 +20,8 @@ import pytest
 import tensorflow as tf
 
 import serving_standin
-from tflipsync import bundled, images
+from tflipsync.weights import bundled
+from tflipsync.media import images
 from tflipsync.deploy import saved_model, serving_client
 from tflipsync.errors import InputError
 

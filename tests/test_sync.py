@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from media import astronaut_frames, espeak, write_video
-from tflipsync import audio, sync
+from tflipsync import audio
+from tflipsync.inference import sync
 from tflipsync.errors import InputError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -225,7 +226,7 @@ def test_ctrl_c_leaves_no_partial_output(media, tmp_path):
 def test_sticker_presets_keep_their_limits(media, tmp_path, preset):
     from PIL import Image
 
-    from tflipsync import sticker
+    from tflipsync.inference import sticker
 
     limits = sticker.PRESETS[preset]
     out = tmp_path / f"s{limits.extension}"
@@ -254,7 +255,7 @@ def test_sticker_presets_keep_their_limits(media, tmp_path, preset):
 
 
 def test_sticker_refuses_long_audio_without_trim(media, tmp_path):
-    from tflipsync import sticker
+    from tflipsync.inference import sticker
 
     with pytest.raises(InputError, match=r"the telegram preset allows 3 s \(give --trim to cut it\)"):
         sticker.run_sticker(options(media, tmp_path / "s.webm"), None)
@@ -266,7 +267,7 @@ def test_sticker_refuses_long_audio_without_trim(media, tmp_path):
 def test_atomic_files_get_the_mode_a_plain_open_gives(tmp_path):
     """Stickers, PNGs and .tflite files go through a private temporary file; the result must not
     stay private (0600) where the umask allows others to read."""
-    from tflipsync import encode
+    from tflipsync.media import encode
 
     old = os.umask(0o022)
     try:

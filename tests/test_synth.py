@@ -1,11 +1,13 @@
-"""The synthetic talking-face corpus (tflipsync/synth.py, tflipsync/synth_face.py)."""
+"""The synthetic talking-face corpus (tflipsync/corpus/synth.py, tflipsync/corpus/synth_face.py)."""
 
 import os
 
 import numpy as np
 import pytest
 
-from tflipsync import audio, cli, faces, synth, video
+from tflipsync import audio, cli, faces
+from tflipsync.corpus import synth
+from tflipsync.media import video
 from tflipsync.errors import InputError
 
 SEED = 7
@@ -233,7 +235,7 @@ def test_bad_durations_are_refused(tmp_path, capsys):
 def test_encoding_is_reproducible(tmp_path):
     """The same frames give the same mp4 bytes, at a width (480) where x264's AVX-512 macroblock
     tree used to read uninitialised memory."""
-    from tflipsync import synth_face
+    from tflipsync.corpus import synth_face
 
     renderer = synth_face.ClipRenderer(synth_face.base_photo(), np.random.default_rng(1),
                                        np.random.default_rng(2), (360, 480), 25)

@@ -167,11 +167,13 @@ def test_tiny_generator_gan_end_to_end(clips, tmp_path):
     assert "step 0: validation l1 " in result.stdout  # a fresh run measures its starting point
     for name in ("generator", "discriminator"):
         assert (model_dir / f"{name}.weights.h5").is_file()
-    from tflipsync import bundled, models
+    from tflipsync.weights import bundled
+    from tools import package_embedded
+    from tflipsync import models
     models.build_generator(0.25).load_weights(str(model_dir / "generator.weights.h5"))
     assert list((model_dir / "train").glob("events.out.tfevents.*"))
     # the two runs packaged as an embedded model, the way tflipsync/weights/ is made
-    info = bundled.package(str(expert_dir), str(model_dir), "three random clips", str(tmp_path / "pack"))
+    info = package_embedded.package(str(expert_dir), str(model_dir), "three random clips", str(tmp_path / "pack"))
     assert info["width"] == 0.25 and info["files"]["generator"]["step"] == 6  # the final weights
     assert info["files"]["generator"]["picked"] == "final" and info["files"]["expert"]["picked"] == "best"
     assert "l1" in info["files"]["generator"]["validation"]

@@ -1,4 +1,4 @@
-"""The mouth warp (tflipsync/warp.py) and `--engine landmarks` / `--sketch` in sync and sticker."""
+"""The mouth warp (tflipsync/inference/warp.py) and `--engine landmarks` / `--sketch` in sync and sticker."""
 
 import os
 import signal
@@ -12,7 +12,8 @@ import pytest
 
 from media import astronaut_frames, espeak, write_video
 from test_sync import BAD_INPUTS, ROOT, bad_input, read_video, speech_seconds, write_wav
-from tflipsync import audio, sticker, sync, warp
+from tflipsync import audio
+from tflipsync.inference import sticker, sync, warp
 from tflipsync.errors import InputError
 
 SKIN, LIPS = (200, 160, 140), (170, 70, 80)

@@ -14,19 +14,19 @@ from tflipsync import native_logs
 from tflipsync.errors import InputError
 
 COMMANDS = {
-    "sync": ("tflipsync.sync", "lip-sync a video or a photo to speech; write an mp4"),
-    "sticker": ("tflipsync.sticker", "a looping 512 px lip-synced sticker: GIF, WebP, WebM or mp4"),
-    "convert": ("tflipsync.convert", "import an official Wav2Lip checkpoint (.pth) as .weights.h5"),
-    "generate": ("tflipsync.generate", "run the generator on a face image and speech; write a contact sheet"),
-    "fetch-models": ("tflipsync.assets", "fetch the MediaPipe face model files (once, at set-up)"),
+    "sync": ("tflipsync.inference.sync", "lip-sync a video or a photo to speech; write an mp4"),
+    "sticker": ("tflipsync.inference.sticker", "a looping 512 px lip-synced sticker: GIF, WebP, WebM or mp4"),
+    "convert": ("tflipsync.weights.convert", "import an official Wav2Lip checkpoint (.pth) as .weights.h5"),
+    "generate": ("tflipsync.inference.generate", "run the generator on a face image and speech; write a contact sheet"),
+    "fetch-models": ("tflipsync.faces.assets", "fetch the MediaPipe face model files (once, at set-up)"),
     "export tflite": ("tflipsync.deploy.export_tflite", "the generator or expert as .tflite (fp32, fp16, int8, mixed) "
                                                         "with a speed and quality report"),
     "export savedmodel": ("tflipsync.deploy.export_savedmodel", "the generator as a TF-Serving SavedModel "
                                                                 "(<base>/<name>/<version>/)"),
     "export landmarks": ("tflipsync.deploy.landmarks", "the landmark LSTM as a streaming .tflite "
                                                        "(one mel step in, one mouth frame out)"),
-    "synth": ("tflipsync.synth", "make a synthetic talking-face corpus (mp4 + ground truth)"),
-    "preprocess": ("tflipsync.preprocess", "track faces in videos and pack clips for training"),
+    "synth": ("tflipsync.corpus.synth", "make a synthetic talking-face corpus (mp4 + ground truth)"),
+    "preprocess": ("tflipsync.corpus.preprocess", "track faces in videos and pack clips for training"),
 }
 
 

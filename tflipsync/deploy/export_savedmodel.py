@@ -22,7 +22,7 @@ def define_flags(flag_values):
 
 
 def run(f):
-    from tflipsync import bundled
+    from tflipsync.weights import bundled
     from tflipsync.deploy import saved_model
     from tflipsync.errors import InputError
 

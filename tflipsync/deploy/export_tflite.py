@@ -41,7 +41,7 @@ def define_flags(flag_values):
 
 
 def run(f):
-    from tflipsync import bundled
+    from tflipsync.weights import bundled
     from tflipsync.deploy import report, tflite
 
 

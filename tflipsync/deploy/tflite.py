@@ -444,6 +444,6 @@ def real_samples(kind, data_dir, filelist, count, seed=0, per_clip=4):
 
 def write(content, path):
     """Writes the file's bytes atomically (`encode.write_bytes`)."""
-    from tflipsync import encode
+    from tflipsync.media import encode
 
     encode.write_bytes(path, content)

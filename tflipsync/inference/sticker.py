@@ -29,7 +29,9 @@ import time
 import cv2
 import numpy as np
 
-from tflipsync import audio, encode, sync
+from tflipsync import audio
+from tflipsync.media import encode
+from tflipsync.inference import sync
 from tflipsync.errors import InputError
 
 SIDE = 512

@@ -30,7 +30,7 @@ The mouth of frame k (fps f, 16 kHz samples x) is a causal function of the audio
    a = 1 - exp(-1 / (f tau)): opening tau = 15 ms when rising and 60 ms when falling, width and
    roundness tau = 40 ms; y_(-1) = (0, 0.5, 0). Silence gives a closed mouth at rest.
 
-The mouth is rendered into a real photo (tflipsync/synth_face.py): lower lip and jaw warped down
+The mouth is rendered into a real photo (tflipsync/corpus/synth_face.py): lower lip and jaw warped down
 by the opening, the gap filled with a dark interior and teeth, the mouth scaled in width, the face
 re-coloured, posed, drifting slowly, on a random background under random lighting. Frame sizes are
 640x360, 480x360 or 640x480 and frame rates 25 (70 %), 30 or 24 fps.
@@ -39,7 +39,7 @@ Ground truth `<id>.npz` (np.load(..., allow_pickle=False)), T frames:
   opening, width, roundness  float32 (T,) in [0, 1]
   band_levels                float32 (T, 3) dB: Lv, Lm, Lh above
   outer_lips, inner_lips     float32 (T, 20, 2), (T, 12, 2) frame pixels (x, y); point order in
-                             tflipsync/synth_face.py
+                             tflipsync/corpus/synth_face.py
   face_box                   float32 (T, 4) x0, y0, x1, y1 frame pixels (face-mesh extent)
   pose                       float32 (T, 2, 3) affine map from photo to frame pixels
   times                      float64 (T,) seconds, k / fps
@@ -307,7 +307,7 @@ def make_clip(out_dir, seed, index, clips_per_speaker=5, min_seconds=2.0, max_se
     Returns:
         the clip's name "<speaker>/<id>".
     """
-    from tflipsync import synth_face
+    from tflipsync.corpus import synth_face
 
     speaker, name = clip_name(index, clips_per_speaker)
     rng = np.random.default_rng([seed, SCENE_STREAM, index])
@@ -398,7 +398,7 @@ def synthesize(out_dir, clips=20, seed=0, workers=1, clips_per_speaker=5, min_se
     """
     from tqdm import tqdm
 
-    from tflipsync import synth_face
+    from tflipsync.corpus import synth_face
 
     _espeak()
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):

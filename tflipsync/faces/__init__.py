@@ -3,7 +3,7 @@
 Detection runs MediaPipe Tasks' `FaceDetector` with the short-range BlazeFace model; the mesh runs
 `face_landmark.tflite` with LiteRT on a crop rotated upright by the eye keypoints, as MediaPipe's
 own face-mesh graph does (box side x1.5, 192x192, RGB in [0, 1]). Model files come from
-`tflipsync.assets` (fetched at set-up).
+`tflipsync.faces.assets` (fetched at set-up).
 
 Tracking is offline over per-frame detections (a few numbers per frame, never the frames), so a
 video is decoded once for detection and once for cropping: memory stays bounded whatever its
@@ -17,7 +17,7 @@ import dataclasses
 
 import numpy as np
 
-from tflipsync import assets
+from tflipsync.faces import assets
 
 MESH_SIZE = 192
 MESH_SCALE = 1.5

@@ -1,8 +1,8 @@
 """The `landmarks` engine of `sync` and `sticker`: predicted mouth landmarks drive a warp of the
-face's own mouth (tflipsync/warp.py). No pixel generator: it works on any face that BlazeFace and
+face's own mouth (tflipsync/inference/warp.py). No pixel generator: it works on any face that BlazeFace and
 the face mesh find, photographed or drawn, at any resolution.
 
-Unlike the generator engines (tflipsync/engines.py), it works on whole frames:
+Unlike the generator engines (tflipsync/inference/engines/__init__.py), it works on whole frames:
 
 1. pass 1 (detection): `measure` runs the face mesh on each detected face and keeps the face's
    own lips in pixels, its pose- and scale-free mouth shape and the transform between the two
@@ -24,7 +24,8 @@ import dataclasses
 
 import numpy as np
 
-from tflipsync import faces, warp
+from tflipsync import faces
+from tflipsync.inference import warp
 from tflipsync.errors import InputError
 
 MIN_PRESENCE = 0.5  # face-mesh presence below this: no usable face in the frame

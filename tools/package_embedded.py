@@ -1,135 +1,23 @@
-"""The embedded default model: a small generator, expert and landmark LSTM inside the package.
+"""Packs finished `train.py` runs into the embedded default model (tflipsync/weights/).
 
-Both were trained by `train.py` on the project's synthetic corpus (`tflipsync synth`), so they
-need nothing from a model hub; they lip-sync that corpus's kind of face and are a starting point,
-not a substitute for weights trained on real video (give those with `--weights`). What they were
-trained on, the commands that reproduce them, their validation figures and the files' sha256 are
-in `tflipsync/weights/model.json`.
+A release step, not part of the product. The expert's best-by-validation weights and the
+generator's final ones:
 
-Refreshing the files from two finished runs (the expert's best-by-validation weights, the
-generator's final ones):
-
-    python -m tflipsync.bundled --expert_dir RUNS/expert --generator_dir RUNS/generator \
+    python tools/package_embedded.py --expert_dir RUNS/expert --generator_dir RUNS/generator \
         --corpus "100 synthetic clips: tflipsync synth --clips 100 --seed 11"
 
-and the landmark LSTM (`tflipsync.landmarks`; best-by-validation weights, entry added to
-model.json beside the others) from its run:
+and the landmark LSTM (best-by-validation weights, its entry added to model.json beside the
+others):
 
-    python -m tflipsync.bundled --landmarks_dir RUNS/landmarks
+    python tools/package_embedded.py --landmarks_dir RUNS/landmarks
 """
 
-import hashlib
 import json
 import os
 import shutil
 import sys
 
-from tflipsync.errors import InputError
-
-WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights")
-KINDS = ("generator", "expert", "landmarks")
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def manifest(directory=WEIGHTS_DIR):
-    """The embedded model's description (dict): width, training data, figures, files."""
-    path = os.path.join(directory, "model.json")
-    if not os.path.isfile(path):
-        raise InputError(path, "the embedded default model is missing from this installation; "
-                               "reinstall tflipsync or give --weights")
-    with open(path) as f:
-        return json.load(f)
-
-
-def weights_path(kind, directory=WEIGHTS_DIR):
-    """Path of the embedded `kind` (one of KINDS) weights, checked against its sha256."""
-    entry = manifest(directory)["files"].get(kind)
-    if entry is None:
-        raise InputError(os.path.join(directory, "model.json"), f"no embedded {kind} model; "
-                                                               "reinstall tflipsync or give --weights")
-    path = os.path.join(directory, entry["file"])
-    if not os.path.isfile(path):
-        raise InputError(path, "embedded weights missing; reinstall tflipsync or give --weights")
-    if _sha256(path) != entry["sha256"]:
-        raise InputError(path, "embedded weights do not match their recorded sha256 (altered or "
-                               "truncated); reinstall tflipsync or give --weights")
-    return path
-
-
-def width(directory=WEIGHTS_DIR):
-    """Channel-width multiplier of the embedded networks."""
-    return float(manifest(directory)["width"])
-
-
-def describe(directory=WEIGHTS_DIR):
-    """One line saying what the embedded model is and what it was trained on."""
-    info = manifest(directory)
-    return (f"embedded default model (width {info['width']:g}, generator step {info['files']['generator']['step']}, "
-            f"expert step {info['files']['expert']['step']}), trained by train.py on {info['trained_on']}; "
-            f"give --weights for a model trained on real video")
-
-
-def landmarks_config(directory=WEIGHTS_DIR):
-    """The embedded landmark LSTM's architecture: {delay, units, pca_dims, bidirectional}."""
-    weights_path("landmarks", directory)  # present and unaltered
-    return dict(manifest(directory)["files"]["landmarks"]["config"])
-
-
-def describe_landmarks(directory=WEIGHTS_DIR):
-    """One line saying what the embedded landmark LSTM is and what it was trained on."""
-    info = manifest(directory)
-    entry = info["files"]["landmarks"]
-    config = entry["config"]
-    return (f"embedded landmark LSTM ({config['units']} units, delay {config['delay']} steps = "
-            f"{config['delay'] * 12.5:g} ms, {config['pca_dims']} PCA dims, step {entry['step']}), "
-            f"trained by train.py on {entry.get('trained_on', info['trained_on'])}")
-
-
-def load(kind, directory=WEIGHTS_DIR):
-    """The embedded `kind` network built at its width with its weights loaded."""
-    from tflipsync import models
-
-    build = {"generator": models.build_generator, "expert": models.build_expert}[kind]
-    model = build(width(directory))
-    model.load_weights(weights_path(kind, directory))
-    return model
-
-
-def network(kind, weights=None, width=None):
-    """(network, description): `kind` ('generator' or 'expert') with `weights` at `width`
-    (default 1.0), or the embedded one when `weights` is empty.
-
-    Raises:
-      InputError: missing or wrong weights, or a width without weights.
-    """
-    from tflipsync import models
-
-    if not weights:
-        if width is not None:
-            raise InputError("--width", "only applies with --weights (the embedded model has its own)")
-        return load(kind), describe()
-    if not os.path.isfile(weights):
-        raise InputError(weights, "no such file")
-    build = {"generator": models.build_generator, "expert": models.build_expert}[kind]
-    model = build(1.0 if width is None else width)
-    try:
-        model.load_weights(weights)
-    except (ValueError, OSError, KeyError) as err:
-        raise InputError(weights, f"not {kind} weights of width {model.width:g}: "
-                                  f"{str(err).splitlines()[0]}") from None
-    return model, weights
-
-
-def generator(weights=None, width=None):
-    """(generator, description); see `network`."""
-    return network("generator", weights, width)
+from tflipsync.weights.bundled import WEIGHTS_DIR, _sha256, manifest
 
 
 def _validation(model_dir, metric=None):
@@ -238,7 +126,7 @@ def main(argv):
             raise ValueError("give --expert_dir, --generator_dir and --corpus, or --landmarks_dir")
         info = package(flags.FLAGS.expert_dir, flags.FLAGS.generator_dir, flags.FLAGS.corpus)
     except (ValueError, OSError) as err:
-        print(f"bundled: error: {err}", file=sys.stderr)
+        print(f"package_embedded: error: {err}", file=sys.stderr)
         return 1
     for kind, entry in info["files"].items():
         print(f"{kind}: step {entry['step']}, validation {entry['validation']}, sha256 {entry['sha256'][:12]}")

@@ -22,7 +22,8 @@ import os
 import numpy as np
 from absl import flags
 
-from tflipsync import faces, video
+from tflipsync import faces
+from tflipsync.media import video
 from tflipsync.errors import InputError
 
 MIN_FACE_FRAMES = 16  # the original skips clips with <= 3 * 5 = 15 face frames
@@ -175,7 +176,7 @@ def preprocess(input_path, out_dir, workers=1, data_root=None, progress=True):
     Returns:
         dict with counts "written", "existing" and "skipped" (a list of (source, reason)).
     """
-    from tflipsync import assets
+    from tflipsync.faces import assets
     from tflipsync.data import records
     from tqdm import tqdm
 

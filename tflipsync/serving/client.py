@@ -28,7 +28,9 @@ def request_inputs(face_path, audio_path, frames=25, fps=25.0):
     Returns:
       dict face (F, 96, 96, 3) uint8 RGB, reference (same), mel (F, 80, 16) float32.
     """
-    from tflipsync import audio, faces, images, sync
+    from tflipsync import audio, faces
+    from tflipsync.media import images
+    from tflipsync.inference import sync
 
     rgb = images.read_image(face_path)
     with faces.FaceDetector() as detector:
@@ -117,7 +119,7 @@ def main(protocol, argv=None):
     import argparse
     import sys
 
-    from tflipsync import images
+    from tflipsync.media import images
 
     default = {"rest": "http://localhost:8501", "grpc": "localhost:8500"}[protocol]
     parser = argparse.ArgumentParser(description=f"Lip-syncs a photo through TF-Serving ({protocol}).")

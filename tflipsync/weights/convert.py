@@ -4,7 +4,7 @@ Keras layer names are the PyTorch module paths with '.' replaced by '_' (see `mo
 so every checkpoint key maps to a layer by name and the check for missing, unexpected and
 mis-shaped keys is exact.
 
-    python -m tflipsync.convert --checkpoint wav2lip.pth --model generator --out wav2lip.weights.h5
+    python -m tflipsync.weights.convert --checkpoint wav2lip.pth --model generator --out wav2lip.weights.h5
 """
 
 import os
@@ -14,7 +14,7 @@ import tempfile
 
 import numpy as np
 
-from tflipsync.checkpoint import read_state_dict
+from tflipsync.weights.checkpoint import read_state_dict
 from tflipsync.errors import InputError
 
 KINDS = ("generator", "expert", "discriminator")

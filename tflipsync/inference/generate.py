@@ -10,7 +10,8 @@ import time
 
 import numpy as np
 
-from tflipsync import audio, images
+from tflipsync import audio
+from tflipsync.media import images
 from tflipsync.errors import InputError
 
 SAMPLE_RATE = 16000
@@ -48,10 +49,10 @@ def run_generate(face, audio_path, out, box=None, fps=25.0, weights=None, width=
                  batch_size=32, columns=10, max_frames=50, progress=True):
     """Runs the whole job and returns a summary dict; see the module docstring.
 
-    Without `weights` the embedded default model is used (tflipsync/bundled.py); `width` is the
+    Without `weights` the embedded default model is used (tflipsync/weights/bundled.py); `width` is the
     width `weights` were made for (default 1.0, the official checkpoints' width).
     """
-    from tflipsync import bundled
+    from tflipsync.weights import bundled
 
     if fps <= 0:
         raise InputError("--fps", f"must be positive, got {fps}")

@@ -227,7 +227,7 @@ def load_network(weights=None, **architecture):
     Raises:
       InputError: missing weights, or weights that do not fit the architecture.
     """
-    from tflipsync import bundled
+    from tflipsync.weights import bundled
     from tflipsync.models import landmarks as landmark_models
 
     if not weights:

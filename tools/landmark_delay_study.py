@@ -1,6 +1,6 @@
 """Is a time-delayed LSTM as good as a bidirectional one? The table of docs/landmarks.md.
 
-    python -m tflipsync.landmark_eval --data_dir=DATA --train_list=TRAIN --val_list=VAL \\
+    python -m tools.landmark_delay_study --data_dir=DATA --train_list=TRAIN --val_list=VAL \\
         --test_list=TEST --out_dir=RUNS/landmark_table [--delays=0,4,8,16,24] [--max_steps=3000]
 
 Trains (with train.py and configs/landmarks.flags, one run after another, each resumed or

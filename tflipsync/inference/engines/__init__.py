@@ -6,7 +6,7 @@ with `.description` saying which weights run. Without weights every engine runs 
 default model (TFLite and SavedModel convert it in memory or in a temporary folder first).
 
 ENGINES["landmarks"] is no generator: it warps whole frames to predicted mouth landmarks
-(tflipsync/landmark_engine.py; `works_on_frames` tells sync so).
+(tflipsync/inference/engines/landmarks.py; `works_on_frames` tells sync so).
 """
 
 import os
@@ -15,7 +15,7 @@ import tempfile
 import numpy as np
 
 from tflipsync.errors import InputError
-from tflipsync.landmark_engine import LandmarkEngine
+from tflipsync.inference.engines.landmarks import LandmarkEngine
 
 
 def _pad(array, count):
@@ -28,7 +28,7 @@ class KerasEngine:
     def __init__(self, weights, width, batch_size):
         import tensorflow as tf
 
-        from tflipsync import bundled
+        from tflipsync.weights import bundled
 
         model, self.description = bundled.generator(weights, width)
         self.batch_size = batch_size
@@ -60,7 +60,7 @@ class TFLiteEngine:
                 content = f.read()
             self.description = weights
         else:
-            from tflipsync import bundled
+            from tflipsync.weights import bundled
 
             content, _ = tflite.convert("generator", bundled.load("generator"), "fp32", batch_size,
                                         log=lambda line: None)
@@ -100,7 +100,7 @@ class SavedModelEngine:
             path = saved_model.resolve(weights)
             self.description = path
         else:
-            from tflipsync import bundled
+            from tflipsync.weights import bundled
 
             self._folder = tempfile.TemporaryDirectory(prefix="tflipsync-savedmodel-")
             path = saved_model.export(bundled.load("generator"), self._folder.name, "tflipsync", 1)

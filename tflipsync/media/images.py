@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 
-from tflipsync import encode
+from tflipsync.media import encode
 from tflipsync.errors import InputError
 
 FACE_SIZE = 96

@@ -9,7 +9,7 @@ edges only. Frame j of the sketch is frame j of the output.
 import cv2
 import numpy as np
 
-from tflipsync import warp
+from tflipsync.inference import warp
 
 EDGE_GREY = 150
 OUTER_COLOUR = (60, 220, 60)  # RGB

@@ -6,17 +6,17 @@ Two passes over the face input, neither holding the video in memory:
    and its boxes are smoothed within shots (a few numbers per frame are kept, never the frames);
 2. synthesis: a reader thread decodes the frames of the output schedule (a video shorter than the
    audio plays forwards and backwards), the main thread crops, generates in batches and pastes
-   the lower face back (tflipsync/paste.py), and a writer thread encodes; the queues between them
+   the lower face back (tflipsync/inference/paste.py), and a writer thread encodes; the queues between them
    are bounded, so memory does not grow with the video's length.
 
 The output lasts as long as the audio (to the frame), keeps the input's frame rate (a photo gets
 --fps) and resolution, and carries the input audio. Frames whose face was not found pass through
 unchanged and are counted; so are silent frames (see --silence).
 
-`--engine landmarks` (tflipsync/landmark_engine.py) redraws no pixels: pass 1 also runs the face
+`--engine landmarks` (tflipsync/inference/engines/landmarks.py) redraws no pixels: pass 1 also runs the face
 mesh on each face, the landmark predictor plans the mouth of every output frame, and pass 2 warps
-the frame's own mouth there (tflipsync/warp.py). `--sketch` writes its landmark and edge sketch
-(tflipsync/sketch.py) beside the output, frame for frame.
+the frame's own mouth there (tflipsync/inference/warp.py). `--sketch` writes its landmark and edge sketch
+(tflipsync/inference/sketch.py) beside the output, frame for frame.
 """
 
 import contextlib
@@ -28,11 +28,13 @@ import time
 
 import numpy as np
 
-from tflipsync import audio, encode, faces, images, paste, source
-from tflipsync import sketch as sketches
-from tflipsync.engines import ENGINES
+from tflipsync import audio, faces
+from tflipsync.media import encode, images, source
+from tflipsync.inference import paste
+from tflipsync.inference import sketch as sketches
+from tflipsync.inference.engines import ENGINES
 from tflipsync.errors import InputError
-from tflipsync.landmark_engine import box_detection
+from tflipsync.inference.engines.landmarks import box_detection
 
 SILENCE_MODES = ("original", "closed", "off")
 _DONE = object()
@@ -338,7 +340,7 @@ def render(job, write, sketch=None):
 
     `write` runs on its own thread; the queues between the three threads hold at most two
     batches each. Returns the counts of generated, faceless and silent frames. `sketch`, if
-    given, gets each output frame's sketch (tflipsync/sketch.py) on the same thread.
+    given, gets each output frame's sketch (tflipsync/inference/sketch.py) on the same thread.
     """
     from tqdm import tqdm
 

@@ -15,7 +15,7 @@ import av
 import cv2
 import numpy as np
 
-from tflipsync import images, video
+from tflipsync.media import images, video
 from tflipsync.errors import InputError, require_file
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")

@@ -1,0 +1,121 @@
+"""The embedded default model: a small generator, expert and landmark LSTM inside the package.
+
+Both were trained by `train.py` on the project's synthetic corpus (`tflipsync synth`), so they
+need nothing from a model hub; they lip-sync that corpus's kind of face and are a starting point,
+not a substitute for weights trained on real video (give those with `--weights`). What they were
+trained on, the commands that reproduce them, their validation figures and the files' sha256 are
+in `tflipsync/weights/model.json`.
+
+The files are refreshed only by `tools/package_embedded.py` from finished `train.py` runs.
+"""
+
+import hashlib
+import json
+import os
+
+from tflipsync.errors import InputError
+
+WEIGHTS_DIR = os.path.dirname(os.path.abspath(__file__))
+KINDS = ("generator", "expert", "landmarks")
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def manifest(directory=WEIGHTS_DIR):
+    """The embedded model's description (dict): width, training data, figures, files."""
+    path = os.path.join(directory, "model.json")
+    if not os.path.isfile(path):
+        raise InputError(path, "the embedded default model is missing from this installation; "
+                               "reinstall tflipsync or give --weights")
+    with open(path) as f:
+        return json.load(f)
+
+
+def weights_path(kind, directory=WEIGHTS_DIR):
+    """Path of the embedded `kind` (one of KINDS) weights, checked against its sha256."""
+    entry = manifest(directory)["files"].get(kind)
+    if entry is None:
+        raise InputError(os.path.join(directory, "model.json"), f"no embedded {kind} model; "
+                                                               "reinstall tflipsync or give --weights")
+    path = os.path.join(directory, entry["file"])
+    if not os.path.isfile(path):
+        raise InputError(path, "embedded weights missing; reinstall tflipsync or give --weights")
+    if _sha256(path) != entry["sha256"]:
+        raise InputError(path, "embedded weights do not match their recorded sha256 (altered or "
+                               "truncated); reinstall tflipsync or give --weights")
+    return path
+
+
+def width(directory=WEIGHTS_DIR):
+    """Channel-width multiplier of the embedded networks."""
+    return float(manifest(directory)["width"])
+
+
+def describe(directory=WEIGHTS_DIR):
+    """One line saying what the embedded model is and what it was trained on."""
+    info = manifest(directory)
+    return (f"embedded default model (width {info['width']:g}, generator step {info['files']['generator']['step']}, "
+            f"expert step {info['files']['expert']['step']}), trained by train.py on {info['trained_on']}; "
+            f"give --weights for a model trained on real video")
+
+
+def landmarks_config(directory=WEIGHTS_DIR):
+    """The embedded landmark LSTM's architecture: {delay, units, pca_dims, bidirectional}."""
+    weights_path("landmarks", directory)  # present and unaltered
+    return dict(manifest(directory)["files"]["landmarks"]["config"])
+
+
+def describe_landmarks(directory=WEIGHTS_DIR):
+    """One line saying what the embedded landmark LSTM is and what it was trained on."""
+    info = manifest(directory)
+    entry = info["files"]["landmarks"]
+    config = entry["config"]
+    return (f"embedded landmark LSTM ({config['units']} units, delay {config['delay']} steps = "
+            f"{config['delay'] * 12.5:g} ms, {config['pca_dims']} PCA dims, step {entry['step']}), "
+            f"trained by train.py on {entry.get('trained_on', info['trained_on'])}")
+
+
+def load(kind, directory=WEIGHTS_DIR):
+    """The embedded `kind` network built at its width with its weights loaded."""
+    from tflipsync import models
+
+    build = {"generator": models.build_generator, "expert": models.build_expert}[kind]
+    model = build(width(directory))
+    model.load_weights(weights_path(kind, directory))
+    return model
+
+
+def network(kind, weights=None, width=None):
+    """(network, description): `kind` ('generator' or 'expert') with `weights` at `width`
+    (default 1.0), or the embedded one when `weights` is empty.
+
+    Raises:
+      InputError: missing or wrong weights, or a width without weights.
+    """
+    from tflipsync import models
+
+    if not weights:
+        if width is not None:
+            raise InputError("--width", "only applies with --weights (the embedded model has its own)")
+        return load(kind), describe()
+    if not os.path.isfile(weights):
+        raise InputError(weights, "no such file")
+    build = {"generator": models.build_generator, "expert": models.build_expert}[kind]
+    model = build(1.0 if width is None else width)
+    try:
+        model.load_weights(weights)
+    except (ValueError, OSError, KeyError) as err:
+        raise InputError(weights, f"not {kind} weights of width {model.width:g}: "
+                                  f"{str(err).splitlines()[0]}") from None
+    return model, weights
+
+
+def generator(weights=None, width=None):
+    """(generator, description); see `network`."""
+    return network("generator", weights, width)

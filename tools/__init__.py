@@ -1,0 +1,1 @@
+"""Tools beside the product: release packaging and experiment runners (not installed)."""
