@@ -25,11 +25,10 @@ import scipy.signal
 import tensorflow as tf
 
 from tflipsync.errors import InputError, require_file
+from tflipsync.conventions import MEL_FPS, MEL_STEPS, N_MELS, SAMPLE_RATE
 
-SAMPLE_RATE = 16000
 N_FFT = 800
 HOP = 200
-N_MELS = 80
 FMIN = 55.0
 FMAX = 7600.0
 PREEMPHASIS = 0.97
@@ -37,8 +36,6 @@ MIN_LEVEL_DB = -100.0
 REF_LEVEL_DB = 20.0
 MAX_ABS_VALUE = 4.0
 # Mel frames per second of audio (SAMPLE_RATE / HOP) and the length of one audio window.
-MEL_FPS = 80
-MEL_STEPS = 16
 
 _TEXT_DEMUXERS = frozenset(["tty"])
 _N_BINS = N_FFT // 2 + 1

@@ -25,9 +25,10 @@ from absl import flags
 from tflipsync import faces
 from tflipsync.media import video
 from tflipsync.errors import InputError
+from tflipsync.conventions import SYNC_FRAMES
 
 MIN_FACE_FRAMES = 16  # the original skips clips with <= 3 * 5 = 15 face frames
-WINDOW = 5
+WINDOW = SYNC_FRAMES
 REPORT = "preprocess_report.json"
 
 

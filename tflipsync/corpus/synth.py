@@ -61,9 +61,9 @@ import numpy as np
 from absl import flags
 
 from tflipsync.errors import InputError
+from tflipsync.conventions import SAMPLE_RATE
 
 # Equals tflipsync.audio.SAMPLE_RATE; not imported from there, which would load TensorFlow.
-SAMPLE_RATE = 16000
 PEAK = 0.5
 BANDS = ((200.0, 1000.0), (1000.0, 2000.0), (2000.0, 5000.0))
 ATTACK, RELEASE, SHAPE_TAU = 0.015, 0.060, 0.040

@@ -25,8 +25,9 @@ read and slices windows out of it in memory. Arrays are stored as raw little-end
 import os
 
 import numpy as np
+from tflipsync.conventions import FACE_SIZE
 
-CROP = 96
+CROP = FACE_SIZE
 MESH_POINTS = 468
 EXTENSION = ".tfrecord"
 

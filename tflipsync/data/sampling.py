@@ -25,8 +25,9 @@ import tensorflow as tf
 
 from tflipsync.audio import MEL_STEPS
 from tflipsync.data import records
+from tflipsync.conventions import SYNC_FRAMES
 
-WINDOW = 5
+WINDOW = SYNC_FRAMES
 HALF = records.CROP // 2
 AUTOTUNE = tf.data.AUTOTUNE
 # Key domains: one stream of keys per use, so that no two uses ever share a key.

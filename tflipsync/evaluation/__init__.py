@@ -48,11 +48,10 @@ import tempfile
 import numpy as np
 
 from tflipsync.errors import InputError
+from tflipsync.conventions import FACE_SIZE, MEL_STEPS, SYNC_FRAMES
 
 MAX_OFFSET = 15
-SYNC_FRAMES = 5
-MEL_STEPS = 16
-FACE = 96
+FACE = FACE_SIZE
 HALF = FACE // 2
 PSNR_CAP = 100.0
 TRUTH = "truth"

@@ -13,8 +13,8 @@ import numpy as np
 from tflipsync import audio
 from tflipsync.media import images
 from tflipsync.errors import InputError
+from tflipsync.conventions import SAMPLE_RATE
 
-SAMPLE_RATE = 16000
 
 
 def generate_faces(face_crop, mel_windows, model, batch_size=32, progress=True):

@@ -6,8 +6,8 @@ import numpy as np
 
 from tflipsync.media import encode
 from tflipsync.errors import InputError
+from tflipsync.conventions import FACE_SIZE
 
-FACE_SIZE = 96
 
 
 def read_image(path):

@@ -4,8 +4,8 @@ import keras
 
 from tflipsync.models.audio_encoder import audio_encoder_spec
 from tflipsync.models.blocks import L2Normalize, Layer, WidthModel, apply_stack, down
+from tflipsync.conventions import SYNC_FRAMES
 
-SYNC_FRAMES = 5
 
 FACE_ENCODER = (
     (Layer(32, 7, 1, 3),

@@ -5,8 +5,8 @@ from keras import layers
 
 from tflipsync.models.audio_encoder import audio_encoder_spec
 from tflipsync.models.blocks import Layer, WidthModel, apply_block, apply_stack, down, up
+from tflipsync.conventions import FACE_SIZE
 
-FACE_SIZE = 96
 
 # Each entry is one block of `face_encoder_blocks`; every block's output is kept as a skip.
 FACE_ENCODER = (

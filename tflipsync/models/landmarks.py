@@ -28,8 +28,9 @@ step t, from the whole sequence.
 
 import keras
 from keras import layers, ops
+from tflipsync.conventions import N_MELS
 
-MEL_BINS = 80
+MEL_BINS = N_MELS
 MOUTH_POINTS = 40
 
 
