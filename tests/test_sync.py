@@ -267,14 +267,14 @@ def test_sticker_refuses_long_audio_without_trim(media, tmp_path):
 def test_atomic_files_get_the_mode_a_plain_open_gives(tmp_path):
     """Stickers, PNGs and .tflite files go through a private temporary file; the result must not
     stay private (0600) where the umask allows others to read."""
-    from tflipsync.media import encode
+    from tflipsync import files
 
     old = os.umask(0o022)
     try:
-        encode.write_bytes(tmp_path / "a.gif", b"GIF89a")
+        files.write_bytes(tmp_path / "a.gif", b"GIF89a")
         assert (os.stat(tmp_path / "a.gif").st_mode & 0o777) == 0o644
         os.umask(0o077)
-        encode.write_bytes(tmp_path / "b.gif", b"GIF89a")
+        files.write_bytes(tmp_path / "b.gif", b"GIF89a")
         assert (os.stat(tmp_path / "b.gif").st_mode & 0o777) == 0o600
     finally:
         os.umask(old)

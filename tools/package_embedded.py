@@ -17,7 +17,8 @@ import os
 import shutil
 import sys
 
-from tflipsync.weights.bundled import WEIGHTS_DIR, _sha256, manifest
+from tflipsync import files
+from tflipsync.weights.bundled import WEIGHTS_DIR, manifest
 
 
 def _validation(model_dir, metric=None):
@@ -63,7 +64,7 @@ def package(expert_dir, generator_dir, corpus, out_dir=WEIGHTS_DIR, generator_pi
         temporary = os.path.join(out_dir, f".{name}.partial")
         shutil.copyfile(source, temporary)
         os.replace(temporary, os.path.join(out_dir, name))
-        files[kind] = {"file": name, "sha256": _sha256(os.path.join(out_dir, name)), "step": step,
+        files[kind] = {"file": name, "sha256": files.sha256(os.path.join(out_dir, name)), "step": step,
                        "picked": pick, "validation": {k: round(v, 5) for k, v in sorted(figures.items())},
                        "flags": flags}
     if len(widths) != 1:
@@ -101,7 +102,7 @@ def package_landmarks(model_dir, out_dir=WEIGHTS_DIR, corpus=None):
     shutil.copyfile(source, temporary)
     os.replace(temporary, os.path.join(out_dir, name))
     info = manifest(out_dir)
-    entry = {"file": name, "sha256": _sha256(os.path.join(out_dir, name)), "step": step,
+    entry = {"file": name, "sha256": files.sha256(os.path.join(out_dir, name)), "step": step,
              "picked": "best", "config": config,
              "validation": {k: round(v, 5) for k, v in sorted(figures.items())},
              "flags": _read_flags(model_dir)}

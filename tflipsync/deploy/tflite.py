@@ -443,7 +443,7 @@ def real_samples(kind, data_dir, filelist, count, seed=0, per_clip=4):
 
 
 def write(content, path):
-    """Writes the file's bytes atomically (`encode.write_bytes`)."""
-    from tflipsync.media import encode
+    """Writes the file's bytes atomically (`files.write_bytes`)."""
+    from tflipsync import files
 
-    encode.write_bytes(path, content)
+    files.write_bytes(path, content)

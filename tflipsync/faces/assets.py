@@ -17,6 +17,7 @@ import zipfile
 
 from absl import flags
 
+from tflipsync import files
 from tflipsync.errors import InputError
 
 WHEEL = "mediapipe==0.10.21"
@@ -37,14 +38,6 @@ def model_dir():
         os.path.expanduser("~"), ".cache", "tflipsync", "models")
 
 
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def model_path(name):
     """Path of a cached model file, checked by size and sha256.
 
@@ -59,7 +52,7 @@ def model_path(name):
            f"TFLIPSYNC_MODEL_DIR to a folder holding {name}")
     if not os.path.isfile(path):
         raise InputError(path, f"model file missing: {how}")
-    if os.path.getsize(path) != size or _sha256(path) != sha:
+    if os.path.getsize(path) != size or files.sha256(path) != sha:
         raise InputError(path, f"model file has the wrong contents (sha256 differs): {how}")
     return path
 

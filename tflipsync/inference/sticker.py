@@ -29,7 +29,7 @@ import time
 import cv2
 import numpy as np
 
-from tflipsync import audio
+from tflipsync import audio, files
 from tflipsync.media import encode
 from tflipsync.inference import sync
 from tflipsync.errors import InputError
@@ -199,7 +199,7 @@ def run_sticker(options, preset_name, trim=False):
         started = time.perf_counter()
         frames, fps = _resample(frames, job.fps, preset.fps)
         if preset_name == "mp4":
-            trimmed = encode.temporary_path(out) + ".wav"
+            trimmed = files.temporary_path(out) + ".wav"
             try:
                 audio.write_wav(trimmed, wav)
                 with encode.VideoWriter(out, fps, (SIDE, SIDE), audio=trimmed) as writer:
@@ -211,7 +211,7 @@ def run_sticker(options, preset_name, trim=False):
             how = "H.264 with AAC speech"
         else:
             data, how = fit(frames, fps, preset_name)
-            encode.write_bytes(out, data)
+            files.write_bytes(out, data)
     job.stages.seconds["encode"] += time.perf_counter() - started
     return sync.summary(job, counts, out=out, preset=preset_name, sticker_frames=len(frames), sticker_fps=fps,
                         bytes=os.path.getsize(out), encoding=how, square=box.tolist(),

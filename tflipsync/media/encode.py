@@ -12,6 +12,7 @@ import os
 import av
 import numpy as np
 
+from tflipsync import files
 from tflipsync.errors import InputError
 
 # audio codecs an mp4 file carries as they are (copied without re-encoding)
@@ -21,34 +22,6 @@ MP4_AUDIO_CODECS = ("aac", "mp3", "alac")
 def even_size(height, width):
     """The size H.264 4:2:0 can encode: each side rounded up to even."""
     return height + height % 2, width + width % 2
-
-
-def temporary_path(out):
-    """A temporary name in the output's folder with the output's extension (for the muxer)."""
-    folder, name = os.path.split(os.path.abspath(out))
-    stem, extension = os.path.splitext(name)
-    return os.path.join(folder, f".{stem}.{os.getpid()}.partial{extension}")
-
-
-def write_bytes(path, data):
-    """Writes `data` to `path` through a temporary file in the same folder, renamed over `path`
-    only once it is complete; on any error or interruption the temporary file is removed."""
-    import tempfile
-
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, temporary = tempfile.mkstemp(prefix=".tflipsync-", suffix=".partial", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        # mkstemp makes the file private (0600); the output gets the mode a plain open() gives
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
 
 
 def check_writable(out):
@@ -79,7 +52,7 @@ class VideoWriter:
         self.size = size
         self.padded = even_size(*size)
         self.frames = 0
-        self._temporary = temporary_path(out)
+        self._temporary = files.temporary_path(out)
         self._container = av.open(self._temporary, mode="w")
         rate = fractions.Fraction(fps).limit_denominator(1001)
         self._video = self._container.add_stream("libx264", rate=rate)

@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 
-from tflipsync.media import encode
+from tflipsync import files
 from tflipsync.errors import InputError
 from tflipsync.conventions import FACE_SIZE
 
@@ -65,7 +65,7 @@ def write_png(path, rgb):
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise InputError(path, "the output directory does not exist")
-    encode.write_bytes(path, tf.io.encode_png(np.ascontiguousarray(rgb)).numpy())
+    files.write_bytes(path, tf.io.encode_png(np.ascontiguousarray(rgb)).numpy())
 
 
 def contact_sheet(images, columns):

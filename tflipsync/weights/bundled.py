@@ -9,22 +9,14 @@ in `tflipsync/weights/model.json`.
 The files are refreshed only by `tools/package_embedded.py` from finished `train.py` runs.
 """
 
-import hashlib
 import json
 import os
 
+from tflipsync import files
 from tflipsync.errors import InputError
 
 WEIGHTS_DIR = os.path.dirname(os.path.abspath(__file__))
 KINDS = ("generator", "expert", "landmarks")
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def manifest(directory=WEIGHTS_DIR):
@@ -46,7 +38,7 @@ def weights_path(kind, directory=WEIGHTS_DIR):
     path = os.path.join(directory, entry["file"])
     if not os.path.isfile(path):
         raise InputError(path, "embedded weights missing; reinstall tflipsync or give --weights")
-    if _sha256(path) != entry["sha256"]:
+    if files.sha256(path) != entry["sha256"]:
         raise InputError(path, "embedded weights do not match their recorded sha256 (altered or "
                                "truncated); reinstall tflipsync or give --weights")
     return path
@@ -108,12 +100,16 @@ def network(kind, weights=None, width=None):
         raise InputError(weights, "no such file")
     build = {"generator": models.build_generator, "expert": models.build_expert}[kind]
     model = build(1.0 if width is None else width)
-    try:
-        model.load_weights(weights)
-    except (ValueError, OSError, KeyError) as err:
-        raise InputError(weights, f"not {kind} weights of width {model.width:g}: "
-                                  f"{str(err).splitlines()[0]}") from None
+    load_weights(model, weights, f"{kind} weights of width {model.width:g}")
     return model, weights
+
+
+def load_weights(model, path, what):
+    """Loads `path` into `model`; a file that does not fit is one InputError line: "not `what`: why"."""
+    try:
+        model.load_weights(path)
+    except (ValueError, OSError, KeyError) as err:
+        raise InputError(path, f"not {what}: {str(err).splitlines()[0]}") from None
 
 
 def generator(weights=None, width=None):
