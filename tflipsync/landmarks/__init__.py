@@ -243,11 +243,7 @@ def load_network(weights=None, **architecture):
         path, description = weights, weights
     config.update({k: v for k, v in architecture.items() if v is not None})
     network = landmark_models.LandmarkLSTM(**config)
-    try:
-        network.load_weights(path)
-    except (ValueError, OSError, KeyError) as err:
-        raise InputError(path, f"not landmark-LSTM weights of {config}: "
-                               f"{str(err).splitlines()[0]}") from None
+    bundled.load_weights(network, path, f"landmark-LSTM weights of {config}")
     return network, description
 
 
