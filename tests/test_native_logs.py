@@ -11,6 +11,7 @@ with native_logs.filtered_stderr():
     os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n")
     os.write(2, b"progress 1/2\rprogress 2/2\r")
     os.write(2, b"bar 0%WARNING: Logging before InitGoogle() is written to STDERR\n")
+    os.write(2, b"sync: 0%| | 0/9 [00:00<?, ?frame/s]INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n")
     os.write(2, b"W0000 00:00:1795536926.288749   23534 inference_runner_litert.cc:1433] Input tensor\n")
     print("tflipsync sync: error: clip.mp4: no such file", file=sys.stderr)
     os.write(2, b"unterminated tail")
@@ -28,7 +29,7 @@ def run(**env_extra):
 def test_native_lines_are_dropped_and_ours_kept_in_order():
     result = run()
     assert result.returncode == 0
-    assert result.stderr == (b"progress 1/2\rprogress 2/2\rbar 0%tflipsync sync: error: clip.mp4: no such file\n"
+    assert result.stderr == (b"progress 1/2\rprogress 2/2\rbar 0%sync: 0%| | 0/9 [00:00<?, ?frame/s]tflipsync sync: error: clip.mp4: no such file\n"
                              b"unterminated tailafter\n")
 
 

@@ -25,7 +25,8 @@ NATIVE_LOG = re.compile(
 NATIVE_TAIL = re.compile(
     rb"(?:[IWE]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [\w.\-]+:\d+\]"
     rb"|WARNING: All log messages before absl::InitializeLog"
-    rb"|WARNING: Logging before InitGoogle).*[\n\r]?$", re.DOTALL)
+    rb"|WARNING: Logging before InitGoogle"
+    rb"|INFO: Created TensorFlow Lite)[^\n\r]*[\n\r]?$")
 
 
 def _keep(piece):
