@@ -65,3 +65,10 @@ def test_missing_face_answers_before_tensorflow(command, tmp_path):
     assert messages == [f"tflipsync {command}: error: {tmp_path / 'missing.jpg'}: no such file"], messages
     assert heavy == []
     assert not out.exists()
+
+
+def test_several_missing_required_flags_are_one_line():
+    status, _, messages, heavy = run_cli("preprocess")
+    assert status == 2
+    assert messages == ["tflipsync preprocess: missing required flags --input, --out"], messages
+    assert heavy == []

@@ -6,6 +6,7 @@ dispatches, so importing it runs nothing.
 
 import importlib
 import os
+import re
 import sys
 
 from absl import flags
@@ -36,6 +37,14 @@ def _usage():
     return "\n".join(lines)
 
 
+def _one_line(err):
+    """absl's flag error as one line: all missing required flags named together."""
+    missing = re.findall(r"Flag (--\w+) must have a value other than None", str(err))
+    if missing:
+        return f"missing required flag{'s' if len(missing) > 1 else ''} {', '.join(missing)}"
+    return str(err).splitlines()[0]
+
+
 def run_command(name, argv):
     """Parses `argv` (flags only) for sub-command `name` and runs it; returns the exit status."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -51,7 +60,7 @@ def run_command(name, argv):
             extra = flag_values([f"tflipsync {name}"] + list(argv))
             flag_values.validate_all_flags()
         except flags.Error as err:
-            print(f"tflipsync {name}: {err}", file=sys.stderr)
+            print(f"tflipsync {name}: {_one_line(err)}", file=sys.stderr)
             return 2
         if len(extra) > 1:
             print(f"tflipsync {name}: unexpected arguments: {' '.join(extra[1:])}", file=sys.stderr)
