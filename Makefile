@@ -14,6 +14,7 @@ $(VENV)/.runtime: setup.py .ci/system-deps.sh
 	touch $@
 
 $(VENV)/.test: $(VENV)/.runtime setup.py
+	bash .ci/system-deps.sh test
 	$(BIN)/pip install -q -e ".[test]"
 	touch $@
 
