@@ -24,7 +24,7 @@ flags.DEFINE_string("filelist", None, "Held-out filelist of <group>/<id> lines r
 flags.DEFINE_integer("max_clips", 0, "Evaluate this many clips of the filelist (0: all), drawn with --seed.",
                      lower_bound=0)
 flags.DEFINE_integer("seed", 0, "Seed of the clip draw when --max_clips is below the filelist's length.")
-flags.DEFINE_string("engine", "keras", "Generator engine: a name in tflipsync.inference.sync.ENGINES (keras, tflite, "
+flags.DEFINE_string("engine", "keras", "Generator engine: a name in tflipsync.inference.engines.ENGINES (keras, tflite, "
                     "savedmodel).")
 flags.DEFINE_string("weights", None, "Generator weights for --engine (default: the embedded model).")
 flags.DEFINE_float("width", None, "Generator width --weights were made for (default 1.0).")

@@ -22,7 +22,8 @@ import tensorflow as tf
 import serving_standin
 from tflipsync.weights import bundled
 from tflipsync.media import images
-from tflipsync.deploy import saved_model, serving_client
+from tflipsync.deploy import saved_model
+from tflipsync.serving import client as serving_client
 from tflipsync.errors import InputError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -32,6 +32,7 @@ import numpy as np
 from tflipsync import audio, files
 from tflipsync.media import encode
 from tflipsync.inference import sync
+from tflipsync.inference.options import check_options, check_paths
 from tflipsync.errors import InputError
 
 SIDE = 512
@@ -177,8 +178,10 @@ def run_sticker(options, preset_name, trim=False):
     preset = PRESETS[preset_name]
     if extension != preset.extension:
         raise InputError(out, f"the {preset_name} preset writes {preset.extension} files")
-    sync.check_options(options)
-    sync.check_paths(options, (".gif", ".webp", ".webm", ".mp4"))
+    check_options(options)
+    check_paths(options, (".gif", ".webp", ".webm", ".mp4"))
+    from tflipsync.inference import pipeline, plan
+
     wav = audio.load_wav(options.audio)
     seconds = len(wav) / audio.SAMPLE_RATE
     if seconds > preset.max_seconds + 1e-6:
@@ -186,7 +189,7 @@ def run_sticker(options, preset_name, trim=False):
             raise InputError(options.audio, f"{seconds:.2f} s of audio; the {preset_name} preset allows "
                                             f"{preset.max_seconds:g} s (give --trim to cut it)")
         wav = wav[:int(preset.max_seconds * audio.SAMPLE_RATE)]
-    job = sync.prepare(dataclasses.replace(options, fps=min(options.fps, preset.fps)), wav=wav)
+    job = plan.prepare(dataclasses.replace(options, fps=min(options.fps, preset.fps)), wav=wav)
     box = square_box(job.boxes, job.present, job.size)
     frames = []
     # the sketch is finished (renamed into place) only once the sticker is written
@@ -195,7 +198,7 @@ def run_sticker(options, preset_name, trim=False):
         if options.sketch:
             sketch_writer = stack.enter_context(encode.VideoWriter(options.sketch, job.fps, (SIDE, SIDE)))
             sketch = lambda frame: sketch_writer.write(_resize(frame, box))  # noqa: E731
-        counts = sync.render(job, lambda frame: frames.append(_resize(frame, box)), sketch)
+        counts = pipeline.render(job, lambda frame: frames.append(_resize(frame, box)), sketch)
         started = time.perf_counter()
         frames, fps = _resample(frames, job.fps, preset.fps)
         if preset_name == "mp4":
@@ -213,7 +216,7 @@ def run_sticker(options, preset_name, trim=False):
             data, how = fit(frames, fps, preset_name)
             files.write_bytes(out, data)
     job.stages.seconds["encode"] += time.perf_counter() - started
-    return sync.summary(job, counts, out=out, preset=preset_name, sticker_frames=len(frames), sticker_fps=fps,
+    return pipeline.summary(job, counts, out=out, preset=preset_name, sticker_frames=len(frames), sticker_fps=fps,
                         bytes=os.path.getsize(out), encoding=how, square=box.tolist(),
                         trimmed=len(wav) / audio.SAMPLE_RATE < seconds)
 

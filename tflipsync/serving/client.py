@@ -30,7 +30,7 @@ def request_inputs(face_path, audio_path, frames=25, fps=25.0):
     """
     from tflipsync import audio, faces
     from tflipsync.media import images
-    from tflipsync.inference import sync
+    from tflipsync.inference import plan
 
     rgb = images.read_image(face_path)
     with faces.FaceDetector() as detector:
@@ -42,7 +42,7 @@ def request_inputs(face_path, audio_path, frames=25, fps=25.0):
     wav = audio.load_wav(audio_path)
     count = min(frames, max(1, int(len(wav) / audio.SAMPLE_RATE * fps)))
     crops = np.repeat(crop[None], count, axis=0)
-    return {"face": crops, "reference": crops.copy(), "mel": sync.mel_windows(wav, count, fps)}
+    return {"face": crops, "reference": crops.copy(), "mel": plan.mel_windows(wav, count, fps)}
 
 
 def rest_body(inputs, signature=SIGNATURE):

@@ -1,0 +1,82 @@
+"""The options of a lip-sync job (`sync`, `sticker`) and the checks made before any heavy import."""
+
+import dataclasses
+import os
+
+from tflipsync.errors import InputError
+
+SILENCE_MODES = ("original", "closed", "off")
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv")
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """Everything a lip-sync job needs; the command-line flags map one to one."""
+    face: str
+    audio: str
+    out: str
+    weights: str = None
+    width: float = None
+    engine: str = "keras"
+    pads: tuple = (0, 0, 0, 0)  # extra pixels top, bottom, left, right around the padded face box
+    box: tuple = None  # fixed face box top, bottom, left, right (skips detection)
+    resize_factor: int = 1
+    crop: tuple = (0, -1, 0, -1)
+    rotate: bool = False
+    nosmooth: bool = False
+    static: bool = False
+    fps: float = 25.0
+    batch_size: int = 16
+    window_offset: int = -1
+    silence: str = "original"
+    silence_db: float = 40.0
+    feather: float = 0.12
+    colour_match: bool = True
+    progress: bool = True
+    sketch: str = None  # the landmark and edge sketch video (--engine landmarks)
+
+
+def check_options(options):
+    """Refuses option values no job can run with (InputError naming the flag)."""
+    from tflipsync.inference.engines import ENGINES
+
+    if options.engine not in ENGINES:
+        raise InputError("--engine", f"{options.engine!r} is not an engine; use one of {sorted(ENGINES)}")
+    if options.silence not in SILENCE_MODES:
+        raise InputError("--silence", f"must be one of {SILENCE_MODES}")
+    if options.batch_size < 1:
+        raise InputError("--batch_size", "must be at least 1")
+    if options.sketch and options.engine != "landmarks":
+        raise InputError("--sketch", "needs --engine landmarks (the generator engines predict no landmarks)")
+    if options.fps <= 0:
+        raise InputError("--fps", f"must be positive, got {options.fps}")
+
+
+def check_paths(options, extensions=VIDEO_EXTENSIONS):
+    """Refuses a missing input, or an output that is an input, of another type, or in a missing or
+    read-only folder."""
+    from tflipsync.media import encode
+
+    paths = [options.face, options.audio] + ([options.weights] if options.weights else [])
+    for target, kinds in [(options.out, extensions)] + ([(options.sketch, VIDEO_EXTENSIONS)]
+                                                        if options.sketch else []):
+        out = os.path.abspath(target)
+        for path in paths:
+            if os.path.abspath(path) == out or (os.path.exists(path) and os.path.exists(out)
+                                                and os.path.samefile(path, out)):
+                raise InputError(target, "the output path is one of the inputs; refusing to overwrite it")
+        if os.path.splitext(out)[1].lower() not in kinds:
+            raise InputError(target, f"the output must be a {', '.join(kinds)} file")
+        encode.check_writable(target)
+        paths.append(target)  # the sketch may not overwrite the output either
+
+
+def parse_ints(name, values, count):
+    """`count` integers from a list flag's strings, or InputError naming --`name`."""
+    try:
+        out = tuple(int(v) for v in values)
+    except ValueError:
+        out = ()
+    if len(out) != count:
+        raise InputError(f"--{name}", f"expected {count} integers separated by commas")
+    return out

@@ -1,0 +1,199 @@
+"""Pass 1 of a lip-sync job: read the speech, find the main face in every source frame, plan the output.
+
+The detection pass runs every source frame once through BlazeFace; per-shot tracking keeps the
+main face and its boxes are smoothed within shots (a few numbers per frame are kept, never the
+frames). The output lasts as long as the audio (to the frame) and keeps the input's frame rate
+(a photo gets --fps); the plan says which source frame and which mel window each output frame
+gets and which silent frames stay as they are (--silence).
+"""
+
+import dataclasses
+import time
+
+import numpy as np
+
+from tflipsync import audio, faces
+from tflipsync.audio.silence import frame_silence
+from tflipsync.media import source
+from tflipsync.inference.engines import ENGINES
+from tflipsync.inference.options import Options
+from tflipsync.errors import InputError
+from tflipsync.inference.engines.landmarks import box_detection
+
+
+class Stages:
+    """Seconds spent per pipeline stage (each stage's own thread time).
+
+    The landmarks engine adds its own: "mesh" (pass 1), "predict" and "warp"; --sketch adds "sketch".
+    """
+
+    def __init__(self):
+        self.seconds = {name: 0.0 for name in ("decode", "detect", "generate", "paste", "encode")}
+
+    def add(self, name, started):
+        self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+
+
+def mel_windows(wav, count, fps, offset=-1):
+    """(count, 80, 16) normalised mel windows: frame j's starts at mel_start(j + offset), clamped.
+
+    offset -1 is the training convention (the window starts one frame before the frame, as the
+    generator learned it); 0 is the original inference script's.
+    """
+    mel = audio.melspectrogram(wav)
+    if mel.shape[1] < audio.MEL_STEPS:
+        mel = np.pad(mel, ((0, 0), (0, audio.MEL_STEPS - mel.shape[1])), constant_values=mel.min())
+    starts = np.clip(audio.window_starts(np.arange(count), fps, offset), 0, mel.shape[1] - audio.MEL_STEPS)
+    return np.stack([mel[:, s:s + audio.MEL_STEPS] for s in starts]).astype(np.float32)
+
+
+def _silent_window():
+    return audio.melspectrogram(np.zeros(audio.SAMPLE_RATE, np.float32))[:, :audio.MEL_STEPS].astype(np.float32)
+
+
+def _face_boxes(face_source, options, stages, progress, measure=None):
+    """Pass 1: the main face's box in each of the M source frames.
+
+    Args:
+      measure: optional measure(frame, Detection) -> a record or None (no usable face), run on
+        every detected face (the landmarks engine's face mesh).
+
+    Returns:
+      boxes float32 (M, 4) x0, y0, x1, y1 padded; present bool (M,); shots int (M,) shot
+      number; records: per frame the main face's record (None where absent), or None without
+      `measure`. A frame whose record is None is not present.
+    """
+    from tqdm import tqdm
+
+    if options.box is not None:
+        frame = face_source.first_frame()
+        top, bottom, left, right = options.box
+        height, width = frame.shape[:2]
+        if not (0 <= top < bottom <= height and 0 <= left < right <= width):
+            raise InputError("--box", f"({top}, {bottom}, {left}, {right}) is not inside the {width}x{height} frame")
+        box = np.array([left, top, right, bottom], np.float32)
+        records = []
+        for frame in face_source.scan():
+            if measure is None:
+                records.append(box)  # the face is where the box says, in every frame
+                continue
+            started = time.perf_counter()
+            records.append(measure(frame, box_detection(box)))
+            stages.add("mesh", started)
+        count = len(records)
+        present = np.array([r is not None for r in records], bool)
+        return np.tile(box, (count, 1)), present, np.zeros(count, int), records if measure else None
+    detections, thumbs, measured = [], [], []
+    total = getattr(getattr(face_source, "info", None), "frames", 0) or None
+    with faces.FaceDetector() as detector, tqdm(total=total, unit="frame", desc="detect",
+                                                disable=not progress) as bar:
+        frames = face_source.scan()
+        while True:
+            started = time.perf_counter()
+            frame = next(frames, None)
+            stages.add("decode", started)
+            if frame is None:
+                break
+            started = time.perf_counter()
+            detections.append(detector.detect(frame))
+            thumbs.append(faces.thumbnail(frame))
+            stages.add("detect", started)
+            if measure is not None:
+                started = time.perf_counter()
+                measured.append([measure(frame, d) for d in detections[-1]])
+                stages.add("mesh", started)
+            bar.update(1)
+    cuts = faces.scene_cuts(thumbs)
+    chosen = faces.main_track(detections, cuts)
+    records = None
+    if measure is not None:
+        records = [None if d is None else next(r for r, c in zip(measured[i], detections[i]) if c is d)
+                   for i, d in enumerate(chosen)]
+        chosen = [d if r is not None else None for d, r in zip(chosen, records)]
+    boxes, present = faces.smooth_boxes(chosen, cuts, radius=0 if options.nosmooth else 2)
+    height, width = face_source.first_frame().shape[:2]
+    top, bottom, left, right = options.pads
+    padded = np.zeros_like(boxes)
+    for i in np.flatnonzero(present):
+        x0, y0, x1, y1 = faces.pad_box(boxes[i], (height, width))
+        padded[i] = [max(0, x0 - left), max(0, y0 - top), min(width, x1 + right), min(height, y1 + bottom)]
+    return padded, present, np.cumsum(cuts) - 1, records
+
+
+@dataclasses.dataclass
+class Job:
+    """A prepared lip-sync job: the inputs read, faces found, the output schedule decided."""
+    options: Options
+    face_source: source.FaceSource
+    engine: object
+    fps: float
+    count: int  # output frames
+    audio_seconds: float
+    boxes: np.ndarray  # (M, 4) padded face box per source frame
+    present: np.ndarray  # (M,) bool
+    schedule: np.ndarray  # (count,) source frame per output frame
+    windows: np.ndarray  # (count, 80, 16)
+    keep_original: np.ndarray  # (count,) bool: silent frames left as they are
+    stages: Stages
+    started: float
+    plan: object = None  # the landmarks engine's landmark_engine.Plan (None for generator engines)
+
+    @property
+    def size(self):
+        return self.face_source.first_frame().shape[:2]
+
+
+def prepare(options, wav=None):
+    """Reads the audio, finds the faces (pass 1) and plans the output; returns a Job.
+
+    Args:
+      options: Options (its `out` is not touched here).
+      wav: optional 16 kHz samples to use instead of decoding options.audio (e.g. trimmed).
+    """
+    started = time.perf_counter()
+    stages = Stages()
+    if wav is None:
+        wav = audio.load_wav(options.audio)
+    seconds = len(wav) / audio.SAMPLE_RATE
+    if not np.any(np.abs(wav) > 1e-4):
+        raise InputError(options.audio, "the audio is silent throughout: nothing to lip-sync")
+    transform = source.Transform(options.rotate, options.resize_factor, options.crop)
+    face_source = source.FaceSource(options.face, transform, options.fps, options.static)
+    fps = face_source.fps
+    count = max(1, int(round(seconds * fps)))
+    engine = ENGINES[options.engine](options.weights, options.width, options.batch_size)
+    on_frames = getattr(engine, "works_on_frames", False)
+
+    boxes, present, shots, mouths = _face_boxes(face_source, options, stages, options.progress,
+                                                engine.measure if on_frames else None)
+    if not present.any():
+        if options.box is not None:
+            raise InputError("--box", f"the face mesh finds no face in the box in any of the {len(present)} frames "
+                                      "(give the face's box, forehead to chin)")
+        raise InputError(options.face, f"no face found in any of its {len(present)} frames")
+    schedule = face_source.schedule(count)
+    silent = frame_silence(wav, count, fps, options.silence_db) if options.silence != "off" else np.zeros(count, bool)
+    keep_original = silent if options.silence == "original" else np.zeros(count, bool)
+    plan = None
+    if on_frames:
+        windows = np.zeros((count, 0, 0), np.float32)  # the landmark predictor reads the samples
+        if options.silence == "closed":
+            wav = _silence_frames(wav, silent, fps)
+        started_plan = time.perf_counter()
+        plan = engine.plan(mouths, shots, wav, fps, count)
+        stages.add("predict", started_plan)
+    else:
+        windows = mel_windows(wav, count, fps, options.window_offset)
+        if options.silence == "closed":
+            windows[silent] = _silent_window()
+    return Job(options, face_source, engine, fps, count, seconds, boxes, present, schedule, windows,
+               keep_original, stages, started, plan)
+
+
+def _silence_frames(wav, silent, fps):
+    """`wav` with the samples of silent output frames set to zero (what --silence closed predicts from)."""
+    wav = wav.copy()
+    for j in np.flatnonzero(silent):
+        wav[int(j / fps * audio.SAMPLE_RATE):int((j + 1) / fps * audio.SAMPLE_RATE)] = 0.0
+    return wav
+

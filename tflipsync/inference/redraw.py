@@ -1,0 +1,77 @@
+"""The redrawing of one batch of output frames: a crop engine's generated lower face pasted back,
+or a frame engine's warp; frames without the face and kept silent frames pass through.
+
+`--sketch` draws each output frame's landmark and edge sketch (tflipsync/inference/sketch.py).
+"""
+
+import time
+
+import numpy as np
+
+from tflipsync import faces
+from tflipsync.media import images
+from tflipsync.inference import sketch as sketches
+
+
+def frames_to_redraw(batch, first, job, counts):
+    """(k, output frame j, source frame s) of the batch's frames an engine redraws; frames without
+    the face and silent frames left as they are (--silence original) are counted instead."""
+    work = []
+    for k in range(len(batch)):
+        j = first + k
+        s = job.schedule[j]
+        if not job.present[s]:
+            counts["no_face"] += 1
+        elif job.keep_original[j]:
+            counts["silent"] += 1
+        else:
+            work.append((k, j, s))
+    return work
+
+
+def sync_batch(batch, first, job, paster, counts):
+    """The output frames of one batch of decoded frames (first output index `first`)."""
+    stages = job.stages
+    started = time.perf_counter()
+    work, crops, mels = [], [], []
+    for k, j, s in frames_to_redraw(batch, first, job, counts):
+        crop = faces.crop_face(batch[k], job.boxes[s])[..., ::-1].astype(np.float32) / 255.0  # RGB -> BGR
+        work.append(k)
+        crops.append(crop)
+        mels.append(job.windows[j])
+    stages.add("paste", started)
+    out = list(batch)
+    if work:
+        started = time.perf_counter()
+        crops = np.stack(crops)
+        generated = job.engine(np.stack(mels), images.masked_face_input(crops, crops))
+        stages.add("generate", started)
+        started = time.perf_counter()
+        for n, k in enumerate(work):
+            face = np.clip(np.rint(generated[n][..., ::-1] * 255.0), 0, 255)  # BGR [0, 1] -> RGB
+            out[k] = paster.paste(batch[k], job.boxes[job.schedule[first + k]], face)
+        stages.add("paste", started)
+    counts["generated"] += len(work)
+    return out
+
+
+def warp_batch(batch, first, job, counts):
+    """The landmarks engine's output frames of one batch and their mouth points (None: unchanged)."""
+    started = time.perf_counter()
+    out, points = list(batch), [None] * len(batch)
+    for k, j, s in frames_to_redraw(batch, first, job, counts):
+        out[k], points[k] = job.engine.warp(batch[k], job.plan, s, j)
+        counts["generated"] += 1
+    job.stages.add("warp", started)
+    return out, points
+
+
+def sketch_frame(job, frame, j, points):
+    """Output frame j's landmark and edge sketch: its face box and, from a frame engine, its lips."""
+    started = time.perf_counter()
+    s = job.schedule[j]
+    outer, inner = sketches.lips(points, job.engine.mouth) if points is not None else (None, None)
+    drawn = sketches.draw(frame, job.boxes[s] if job.present[s] else None, outer, inner)
+    job.stages.add("sketch", started)
+    return drawn
+
