@@ -31,6 +31,7 @@ def main():
 
     from tflipsync.weights import bundled
     from tflipsync.deploy import tflite
+    from tflipsync.evaluation import metrics
 
     model, description = bundled.network("generator", args.weights, args.width)
     held_out = tflite.real_samples("generator", args.data, args.held_out_filelist, 100, seed=2)
@@ -45,7 +46,7 @@ def main():
         for factor in factors:
             content, info = tflite.convert("generator", model, "int8", calibration=calibration,
                                            outlier_factor=factor, log=lambda line: None)
-            quality = tflite.psnr(tflite.run_tflite(content, "generator", held_out)[0], reference)
+            quality = metrics.pooled_psnr(tflite.run_tflite(content, "generator", held_out)[0], reference)
             cells.append(f"{quality:6.2f} ({info.get('calibration_outliers_dropped', 0):3d} dropped)")
         print(f"{seed:4d}  " + "  ".join(f"{c:>22s}" for c in cells), flush=True)
 

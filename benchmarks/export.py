@@ -60,6 +60,7 @@ def main():
     from inference import frames_per_second, reference_generators
 
     from tflipsync.deploy import tflite
+    from tflipsync.evaluation import metrics
 
     torch_model, model = reference_generators(args.width, args.threads)
 
@@ -84,7 +85,7 @@ def main():
         content, info = tflite.convert("generator", model, mode, 1, calibration=calibration,
                                        float_groups=args.mixed_float.split(",") if mode == "mixed" else None,
                                        audio_to_mel=False, log=lambda line: None)
-        quality = tflite.psnr(tflite.run_tflite(content, "generator", held_out, args.threads)[0], reference)
+        quality = metrics.pooled_psnr(tflite.run_tflite(content, "generator", held_out, args.threads)[0], reference)
         for runtime, name in (("tf", "tf.lite.Interpreter"), ("litert", "ai-edge-litert")):
             runner = tflite.interpreter(content, args.threads, runtime).get_signature_runner("generate")
             # PyTorch is timed right before and after each engine, so that load from elsewhere on

@@ -10,31 +10,32 @@ import numpy as np
 import pytest
 
 from tflipsync import evaluation
+from tflipsync.evaluation import metrics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_psnr_is_capped_for_identical_frames_and_follows_the_formula():
     a = np.full((3, 8, 8, 3), 0.5)
-    assert evaluation.psnr(a, a) == evaluation.PSNR_CAP
-    assert evaluation.psnr(a + 0.1, a) == pytest.approx(20.0)  # MSE 0.01
+    assert metrics.mean_frame_psnr(a, a) == metrics.PSNR_CAP
+    assert metrics.mean_frame_psnr(a + 0.1, a) == pytest.approx(20.0)  # MSE 0.01
     mixed = np.stack([a[0], a[0] + 0.1])  # one identical frame (capped), one at 20 dB
-    assert evaluation.psnr(mixed, np.stack([a[0], a[0]])) == pytest.approx((evaluation.PSNR_CAP + 20.0) / 2)
+    assert metrics.mean_frame_psnr(mixed, np.stack([a[0], a[0]])) == pytest.approx((metrics.PSNR_CAP + 20.0) / 2)
 
 
 def test_ssim_is_one_for_identical_frames_and_drops_with_noise():
     rng = np.random.default_rng(0)
     frames = rng.uniform(size=(2, 96, 96, 3)).astype(np.float32)
-    assert evaluation.ssim(frames, frames) == pytest.approx(1.0, abs=1e-6)
+    assert metrics.ssim(frames, frames) == pytest.approx(1.0, abs=1e-6)
     noisy = np.clip(frames + rng.normal(0, 0.2, frames.shape), 0, 1).astype(np.float32)
-    assert evaluation.ssim(noisy, frames) < 0.9
+    assert metrics.ssim(noisy, frames) < 0.9
 
 
 def test_temporal_figures_see_flicker_but_not_a_constant_offset():
     truth = np.tile(np.linspace(0, 0.5, 6)[:, None, None, None], (1, 4, 4, 3))  # steady change 0.1
-    assert evaluation.temporal_figures(truth + 0.2, truth) == pytest.approx((0.0, 0.0))
+    assert metrics.temporal_figures(truth + 0.2, truth) == pytest.approx((0.0, 0.0))
     flicker = truth + np.array([0, 0.05] * 3)[:, None, None, None]
-    excess, error = evaluation.temporal_figures(flicker, truth)
+    excess, error = metrics.temporal_figures(flicker, truth)
     # changes 0.15, 0.05, 0.15, 0.05, 0.15 against 0.1 each
     assert excess == pytest.approx(0.11 - 0.1) and error == pytest.approx(0.05)
 
@@ -182,7 +183,7 @@ def test_evaluate_tells_real_from_shifted_audio_end_to_end(held_out, tmp_path):
     assert real["lse_c"] > 0.3
     for shift in (0, 6):
         generated = rows["keras", shift]
-        assert 15 < generated["psnr"] < evaluation.PSNR_CAP and 0.3 < generated["ssim"] < 1.0
+        assert 15 < generated["psnr"] < metrics.PSNR_CAP and 0.3 < generated["ssim"] < 1.0
         assert np.isfinite([generated[k] for k in evaluation.IMAGE_KEYS]).all()
         assert "psnr" not in rows["truth", shift]
         # the embedded generator follows the audio it is given, not the reference's own mouth

@@ -9,6 +9,7 @@ import time
 import numpy as np
 
 from tflipsync.deploy import tflite
+from tflipsync.evaluation import metrics
 
 
 def frames_per_second(content, kind, threads, runtime, seconds=2.0, blocks=3):
@@ -30,13 +31,6 @@ def frames_per_second(content, kind, threads, runtime, seconds=2.0, blocks=3):
             runner(**inputs)
         rates.append(shapes["mel"][0] * calls / (time.perf_counter() - started))
     return statistics.median(rates)
-
-
-def ssim(a, b):
-    """Mean SSIM of two (N, H, W, 3) image batches in [0, 1] (tf.image.ssim, 11x11 Gaussian)."""
-    import tensorflow as tf
-
-    return float(tf.reduce_mean(tf.image.ssim(tf.constant(a, tf.float32), tf.constant(b, tf.float32), 1.0)))
 
 
 def sync_confidence(expert, images, sync_mel):
@@ -65,8 +59,8 @@ def measure(content, kind, model, held_out, expert=None, threads=(1, 2), runtime
     outputs = tflite.run_tflite(content, kind, held_out)
     reference = tflite.run_keras(model, kind, held_out)
     if kind == "generator":
-        row["psnr_db"] = round(tflite.psnr(outputs[0], reference), 2)
-        row["ssim"] = round(ssim(outputs[0], reference), 4)
+        row["psnr_db"] = round(metrics.pooled_psnr(outputs[0], reference), 2)
+        row["ssim"] = round(metrics.ssim(outputs[0], reference), 4)
         if expert is not None and "sync_mel" in held_out:
             row["sync_confidence"] = round(sync_confidence(expert, outputs[0], held_out["sync_mel"]), 4)
             row["sync_confidence_keras_fp32"] = round(sync_confidence(expert, reference, held_out["sync_mel"]), 4)

@@ -28,6 +28,8 @@ import warnings
 
 import numpy as np
 
+from tflipsync.evaluation import metrics
+
 MODES = ("fp32", "fp16", "int8", "mixed")
 KINDS = ("generator", "expert")
 SIGNATURE = {"generator": "generate", "expert": "embed"}
@@ -168,12 +170,6 @@ def layer_groups(names):
     return groups
 
 
-def psnr(a, b, peak=1.0):
-    """Peak signal-to-noise ratio in dB of two arrays of values in [0, peak] (inf when equal)."""
-    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10.0 * np.log10(peak * peak / mse)
-
-
 def _quantised_node_names(converter, calibration):
     """Node names of the int8 graph, as the QuantizationDebugger's denylist addresses them."""
     import csv
@@ -257,7 +253,7 @@ def _mixed(converter, kind, model, calibration, held_out, reference, target_psnr
     chosen, best = [], None
     for count in range(0, len(groups) + 1):
         content = _floated(converter, calibration, [n for _, group in groups[:count] for n in group])
-        quality = psnr(run_tflite(content, kind, held_out)[0], reference)
+        quality = metrics.pooled_psnr(run_tflite(content, kind, held_out)[0], reference)
         floated = [name for name, _ in groups[:count]]
         log(f"mixed: float {floated or 'nothing'}: {quality:.2f} dB")
         chosen.append((quality, count, content, floated))
@@ -273,7 +269,7 @@ def _mixed(converter, kind, model, calibration, held_out, reference, target_psnr
         before = floated[:-1]
         for layer in sorted(_single_layers(names, floated[-1]), key=lambda name: layer_flops(model, name)):
             trial = _floated(converter, calibration, _prefixed(names, before + [layer]))
-            trial_quality = psnr(run_tflite(trial, kind, held_out)[0], reference)
+            trial_quality = metrics.pooled_psnr(run_tflite(trial, kind, held_out)[0], reference)
             log(f"mixed: float {before + [layer]}: {trial_quality:.2f} dB")
             chosen.append((trial_quality, count, trial, before + [layer]))
             if trial_quality >= target_psnr:
