@@ -36,16 +36,17 @@ def main():
     height, width = (int(v) for v in args.size.split("x"))
 
     from media import astronaut_frames
-    from tflipsync import faces
+    from tflipsync.faces import detect, track
+    from tflipsync.faces import mesh as face_mesh
 
     frames = astronaut_frames(args.frames, size=(height, width))
-    with faces.FaceDetector() as detector:
+    with detect.FaceDetector() as detector:
         detected = rate(detector.detect, frames)
         found = [detector.detect(f) for f in frames]
-        mesh = faces.FaceMesh()
+        mesh = face_mesh.FaceMesh()
         pairs = [(f, d[0]) for f, d in zip(frames, found) if d]
         meshed = rate(lambda p: mesh.landmarks(*p), pairs)
-    thumbs = rate(faces.thumbnail, frames)
+    thumbs = rate(track.thumbnail, frames)
     print(f"face detection (MediaPipe BlazeFace short-range, {width}x{height}): {detected:7.1f} frames/s"
           f"  (face found on {len(pairs)}/{len(frames)} frames)")
     print(f"face mesh (468 points, LiteRT, 1 thread):              {meshed:7.1f} frames/s")

@@ -56,11 +56,11 @@ def main():
 
 def summary_box(photo):
     """The mouth region of the photo's face (from the detector) for the enlarged views."""
-    from tflipsync import faces
+    from tflipsync.faces import crop, detect
 
-    with faces.FaceDetector() as detector:
+    with detect.FaceDetector() as detector:
         found = detector.detect(photo)
-    x0, y0, x1, y1 = faces.pad_box(found[0].box, photo.shape[:2])
+    x0, y0, x1, y1 = crop.pad_box(found[0].box, photo.shape[:2])
     height = y1 - y0
     return int(x0), int(y0 + height * 0.45), int(x1), int(y1)
 

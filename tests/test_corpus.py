@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from media import astronaut_frames, write_video
-from tflipsync import audio, faces
+from tflipsync import audio
+from tflipsync.faces import mesh as face_mesh
 from tflipsync.corpus import preprocess, synth
 from tflipsync.data import expert_dataset, generator_dataset, records
 
@@ -39,7 +40,7 @@ def test_synthetic_faces_are_found_and_ground_truth_lines_up(corpus):
         assert len(truth["opening"]) == clip["num_frames"]
         present.append(clip["present"])
         seen = clip["present"]
-        measured = faces.mouth_opening(clip["landmarks"][seen])
+        measured = face_mesh.mouth_opening(clip["landmarks"][seen])
         correlations.append(np.corrcoef(measured, truth["opening"][seen])[0, 1])
         # the ground-truth lips lie inside the crop box, in its lower half
         lips = truth["outer_lips"][seen].mean(axis=1)

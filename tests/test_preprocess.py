@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from media import astronaut_frames, espeak, write_video
-from tflipsync import audio, faces
+from tflipsync import audio
 from tflipsync.corpus import preprocess
 from tflipsync.data import records
 

@@ -5,7 +5,8 @@ import os
 import numpy as np
 import pytest
 
-from tflipsync import audio, cli, faces
+from tflipsync import audio, cli
+from tflipsync.faces import detect, mesh as face_mesh
 from tflipsync.corpus import synth
 from tflipsync.media import video
 from tflipsync.errors import InputError
@@ -44,14 +45,14 @@ def _measured(root, name, detector, mesh):
             rows.append((False, np.nan, None))
             continue
         points, _ = mesh.landmarks(frame, found[0])
-        rows.append((True, float(faces.mouth_opening(points)), points))
+        rows.append((True, float(face_mesh.mouth_opening(points)), points))
     return rows
 
 
 @pytest.fixture(scope="module")
 def measured(corpus):
-    with faces.FaceDetector() as detector:
-        mesh = faces.FaceMesh()
+    with detect.FaceDetector() as detector:
+        mesh = face_mesh.FaceMesh()
         return {name: _measured(corpus, name, detector, mesh) for name in NAMES}
 
 

@@ -1,7 +1,7 @@
 """`tflipsync preprocess`: videos to packed training clips (see tflipsync/data/records.py).
 
 For each video: read its audio (16 kHz mono) and mel, detect faces on every frame, pick and
-smooth the main face's box per shot (tflipsync/faces.py), then decode again to cut 96x96 BGR
+smooth the main face's box per shot (tflipsync/faces/track.py), then decode again to cut 96x96 BGR
 crops and run the face mesh on frames with a face. One clip becomes one record file, written
 atomically, so an interrupted run leaves no half-written clip and a rerun skips finished ones.
 Clips that cannot be used are reported with their reason and skipped; the others go on.
@@ -22,7 +22,7 @@ import os
 import numpy as np
 from absl import flags
 
-from tflipsync import faces
+from tflipsync.faces import crop, detect, mesh as face_mesh, track
 from tflipsync.media import video
 from tflipsync.errors import InputError
 from tflipsync.conventions import SYNC_FRAMES
@@ -90,8 +90,8 @@ class _Worker:
     def start(cls):
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         if cls.detector is None:
-            cls.detector = faces.FaceDetector()
-            cls.mesh = faces.FaceMesh()
+            cls.detector = detect.FaceDetector()
+            cls.mesh = face_mesh.FaceMesh()
 
 
 def process_clip(source, out_path):
@@ -116,19 +116,20 @@ def process_clip(source, out_path):
         category = "no audio" if "no audio" in err.problem else "corrupt"
         return "skipped", f"{category}: {err.problem}"
 
-    detections, thumbs, pts = [], [], []
-    try:
+    pts = []
+
+    def frames():
         for rgb, time in video.iter_frames(source):
-            detections.append(_Worker.detector.detect(rgb))
-            thumbs.append(faces.thumbnail(rgb))
             pts.append(time)
+            yield rgb
+
+    try:
+        face = track.main_face(frames(), _Worker.detector)
     except InputError as err:
         return "skipped", f"corrupt: {err.problem}"
-    if not detections:
+    boxes, present = face.boxes, face.present
+    if not len(present):
         return "skipped", "no video: the video stream has no frames"
-    cuts = faces.scene_cuts(thumbs)
-    chosen = faces.main_track(detections, cuts)
-    boxes, present = faces.smooth_boxes(chosen, cuts)
     if not present.any():
         return "skipped", f"no face: none in {len(present)} frames"
     if present.sum() < MIN_FACE_FRAMES or not _usable_windows(present):
@@ -146,11 +147,11 @@ def process_clip(source, out_path):
         for i, (rgb, _) in enumerate(video.iter_frames(source)):
             if i >= n:
                 break
-            box = faces.pad_box(boxes[i], rgb.shape[:2])
+            box = crop.pad_box(boxes[i], rgb.shape[:2])
             crop_boxes[i] = box
-            crops[i] = faces.crop_face(rgb, box)[..., ::-1]  # RGB -> BGR, as the networks expect
-            if chosen[i] is not None:
-                landmarks[i] = _Worker.mesh.landmarks(rgb, chosen[i])[0]
+            crops[i] = crop.face_crop(rgb, box)[..., ::-1]  # RGB -> BGR, as the networks expect
+            if face.chosen[i] is not None:
+                landmarks[i] = _Worker.mesh.landmarks(rgb, face.chosen[i])[0]
     except InputError as err:
         return "skipped", f"corrupt: {err.problem}"
     times, _ = video.frame_times(pts, info)

@@ -2,7 +2,7 @@
 
 The photo is scikit-image's `astronaut` (Eileen Collins, a NASA portrait in the public domain). It
 is analysed once per process: a head-and-shoulders matte (GrabCut seeded by fixed ellipses and
-polygons) and the 468-point face mesh (`tflipsync.faces`), whose lip contours define the mouth.
+polygons) and the 468-point face mesh (`tflipsync.faces.mesh`), whose lip contours define the mouth.
 
 Mouth model. Coordinates are photo pixels in mouth axes: `a` along the line from the image-left
 outer lip corner (mesh point 61 or 291, whichever is on the left) to the image-right one, `b`
@@ -34,12 +34,9 @@ import functools
 import cv2
 import numpy as np
 
-from tflipsync import faces
+from tflipsync.faces import detect
+from tflipsync.faces import mesh as face_mesh
 
-OUTER_UPPER = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291)
-OUTER_LOWER = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291)
-INNER_UPPER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
-INNER_LOWER = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308)
 FOREHEAD, CHIN = 10, 152
 N_OUTER, N_INNER = 20, 12
 
@@ -91,11 +88,11 @@ def base_photo():
     from skimage import data
 
     photo = data.astronaut()
-    with faces.FaceDetector() as detector:
+    with detect.FaceDetector() as detector:
         found = detector.detect(photo)
     if not found:
         raise RuntimeError("skimage.data.astronaut: no face found")
-    points, _ = faces.FaceMesh().landmarks(photo, found[0])
+    points, _ = face_mesh.FaceMesh().landmarks(photo, found[0])
     return BasePhoto(photo, _matte(photo), points[:, :2].astype(np.float32))
 
 
@@ -121,11 +118,11 @@ class MouthModel:
         self.v = np.array([-self.u[1], self.u[0]])
         local = self.to_local(mesh)
         self.profiles = {name: self._profile(local[list(index)]) for name, index in (
-            ("outer_upper", OUTER_UPPER), ("outer_lower", OUTER_LOWER),
-            ("inner_upper", INNER_UPPER), ("inner_lower", INNER_LOWER))}
+            ("outer_upper", face_mesh.OUTER_UPPER), ("outer_lower", face_mesh.OUTER_LOWER),
+            ("inner_upper", face_mesh.INNER_UPPER), ("inner_lower", face_mesh.INNER_LOWER))}
         self.inner_half = float(np.abs(local[[78, 308], 0]).mean())
-        self.top = float(local[list(OUTER_UPPER), 1].min())
-        self.bottom = float(local[list(OUTER_LOWER), 1].max())
+        self.top = float(local[list(face_mesh.OUTER_UPPER), 1].min())
+        self.bottom = float(local[list(face_mesh.OUTER_LOWER), 1].max())
         self.chin = float(local[CHIN, 1])
 
     @staticmethod

@@ -11,6 +11,7 @@ import time
 import numpy as np
 
 from tflipsync import audio
+from tflipsync.faces import crop as faces_crop
 from tflipsync.media import images
 from tflipsync.errors import InputError
 from tflipsync.conventions import SAMPLE_RATE
@@ -59,7 +60,9 @@ def run_generate(face, audio_path, out, box=None, fps=25.0, weights=None, width=
     for path in (face, audio_path) + ((weights,) if weights else ()):
         if os.path.abspath(out) == os.path.abspath(path):
             raise InputError(out, "the output path is one of the inputs")
-    crop = images.face_crop(images.read_image(face), box)
+    rgb = images.read_image(face)
+    whole = (0, 0, rgb.shape[1], rgb.shape[0])
+    crop = faces_crop.face_input(rgb, whole if box is None else faces_crop.flag_box(box, rgb.shape[:2]))
     wav = audio.load_wav(audio_path, SAMPLE_RATE)
     mel = audio.melspectrogram(wav)
     if mel.shape[1] < audio.MEL_STEPS:

@@ -82,7 +82,7 @@ class Paster:
 
         Args:
           frame: (H, W, 3) uint8.
-          box: (x0, y0, x1, y1) integer pixel box inside the frame (as faces.pad_box gives).
+          box: (x0, y0, x1, y1) integer pixel box inside the frame (as faces.crop.pad_box gives).
           generated: (96, 96, 3) uint8 or float in [0, 255], same channel order as `frame`.
         """
         left, top, right, bottom = (int(v) for v in box)

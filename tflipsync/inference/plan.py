@@ -12,7 +12,8 @@ import time
 
 import numpy as np
 
-from tflipsync import audio, faces
+from tflipsync import audio
+from tflipsync.faces import crop, detect, track
 from tflipsync.audio.silence import frame_silence
 from tflipsync.media import source
 from tflipsync.inference.engines import ENGINES
@@ -66,12 +67,7 @@ def _face_boxes(face_source, options, stages, progress, measure=None):
     from tqdm import tqdm
 
     if options.box is not None:
-        frame = face_source.first_frame()
-        top, bottom, left, right = options.box
-        height, width = frame.shape[:2]
-        if not (0 <= top < bottom <= height and 0 <= left < right <= width):
-            raise InputError("--box", f"({top}, {bottom}, {left}, {right}) is not inside the {width}x{height} frame")
-        box = np.array([left, top, right, bottom], np.float32)
+        box = crop.flag_box(options.box, face_source.first_frame().shape[:2])
         records = []
         for frame in face_source.scan():
             if measure is None:
@@ -83,41 +79,18 @@ def _face_boxes(face_source, options, stages, progress, measure=None):
         count = len(records)
         present = np.array([r is not None for r in records], bool)
         return np.tile(box, (count, 1)), present, np.zeros(count, int), records if measure else None
-    detections, thumbs, measured = [], [], []
     total = getattr(getattr(face_source, "info", None), "frames", 0) or None
-    with faces.FaceDetector() as detector, tqdm(total=total, unit="frame", desc="detect",
-                                                disable=not progress) as bar:
-        frames = face_source.scan()
-        while True:
-            started = time.perf_counter()
-            frame = next(frames, None)
-            stages.add("decode", started)
-            if frame is None:
-                break
-            started = time.perf_counter()
-            detections.append(detector.detect(frame))
-            thumbs.append(faces.thumbnail(frame))
-            stages.add("detect", started)
-            if measure is not None:
-                started = time.perf_counter()
-                measured.append([measure(frame, d) for d in detections[-1]])
-                stages.add("mesh", started)
-            bar.update(1)
-    cuts = faces.scene_cuts(thumbs)
-    chosen = faces.main_track(detections, cuts)
-    records = None
-    if measure is not None:
-        records = [None if d is None else next(r for r, c in zip(measured[i], detections[i]) if c is d)
-                   for i, d in enumerate(chosen)]
-        chosen = [d if r is not None else None for d, r in zip(chosen, records)]
-    boxes, present = faces.smooth_boxes(chosen, cuts, radius=0 if options.nosmooth else 2)
+    with detect.FaceDetector() as detector, tqdm(face_source.scan(), total=total, unit="frame", desc="detect",
+                                                 disable=not progress) as frames:
+        face = track.main_face(frames, detector, measure, 0 if options.nosmooth else 2, stages)
+    boxes, present = face.boxes, face.present
     height, width = face_source.first_frame().shape[:2]
     top, bottom, left, right = options.pads
     padded = np.zeros_like(boxes)
     for i in np.flatnonzero(present):
-        x0, y0, x1, y1 = faces.pad_box(boxes[i], (height, width))
+        x0, y0, x1, y1 = crop.pad_box(boxes[i], (height, width))
         padded[i] = [max(0, x0 - left), max(0, y0 - top), min(width, x1 + right), min(height, y1 + bottom)]
-    return padded, present, np.cumsum(cuts) - 1, records
+    return padded, present, face.shots, face.records
 
 
 @dataclasses.dataclass

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from tflipsync import faces
+from tflipsync.faces import crop as face_crop
 from tflipsync.media import images
 from tflipsync.inference import sketch as sketches
 
@@ -35,7 +35,7 @@ def sync_batch(batch, first, job, paster, counts):
     started = time.perf_counter()
     work, crops, mels = [], [], []
     for k, j, s in frames_to_redraw(batch, first, job, counts):
-        crop = faces.crop_face(batch[k], job.boxes[s])[..., ::-1].astype(np.float32) / 255.0  # RGB -> BGR
+        crop = face_crop.face_input(batch[k], job.boxes[s])
         work.append(k)
         crops.append(crop)
         mels.append(job.windows[j])

@@ -9,6 +9,7 @@ edges only. Frame j of the sketch is frame j of the output.
 import cv2
 import numpy as np
 
+from tflipsync.faces import mesh
 from tflipsync.inference import warp
 
 EDGE_GREY = 150
@@ -23,7 +24,7 @@ def draw(frame, box, outer=None, inner=None, thresholds=(60, 140)):
     Args:
       frame: (H, W, 3) uint8 RGB output frame.
       box: (x0, y0, x1, y1) face box, or None (no edges).
-      outer, inner: (warp.RING, 2) pixel lip points in OUTER_LIPS / INNER_LIPS order, or None.
+      outer, inner: (warp.RING, 2) pixel lip points in mesh.OUTER_LIPS / INNER_LIPS order, or None.
       thresholds: Canny's two hysteresis thresholds.
 
     Returns:
@@ -54,4 +55,4 @@ def draw(frame, box, outer=None, inner=None, thresholds=(60, 140)):
 def lips(points, mouth):
     """(outer, inner) rings from mouth points (K, 2) ordered as the face-mesh indices `mouth`."""
     position = {int(index): k for k, index in enumerate(mouth)}
-    return (points[[position[i] for i in warp.OUTER_LIPS]], points[[position[i] for i in warp.INNER_LIPS]])
+    return (points[[position[i] for i in mesh.OUTER_LIPS]], points[[position[i] for i in mesh.INNER_LIPS]])

@@ -1,7 +1,7 @@
 """Mouth warp: moves a face's own lips to new points, piecewise affine, and fills the opening.
 
 No pixel generator: the face's own pixels are moved. Four rings of 20 points each, in the
-face-mesh lip order (OUTER_LIPS, INNER_LIPS), are cut into triangles once per face:
+face-mesh lip rings (tflipsync.faces.mesh.OUTER_LIPS, INNER_LIPS), are cut into triangles once per face:
 
 - ring 0: the inner lips (the opening's edge); ring 1: the outer lips;
 - ring 2: a band around the lips (cheeks, chin, the skin under the nose) that follows the lips
@@ -23,12 +23,11 @@ cv2.remap samples the frame there. Points are (x, y) float pixels throughout.
 import cv2
 import numpy as np
 
-# MediaPipe face-mesh lip indices: each ring starts at the mouth corner on the image's left,
-# runs along the lower lip to the other corner and back along the upper lip; OUTER_LIPS[i] and
-# INNER_LIPS[i] face each other across the lip.
-OUTER_LIPS = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185)
-INNER_LIPS = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311, 312, 13, 82, 81, 80, 191)
-RING = len(OUTER_LIPS)
+from tflipsync.faces import mesh
+
+# Points per ring: the face-mesh lip rings start at the mouth corner on the image's left, run
+# along the lower lip to the other corner and back along the upper lip.
+RING = len(mesh.OUTER_LIPS)
 # Ring offsets from the outer lips, as fractions of the mouth's width: sideways, upwards (the
 # skin under the nose is short), downwards (towards the chin).
 BAND_OFFSETS = ((0.22, 0.14, 0.28), (0.45, 0.30, 0.58))
@@ -104,7 +103,7 @@ class MouthWarp:
 
     Args:
       frame: (H, W, 3) uint8, the face's frame (its lip colour is sampled here).
-      outer, inner: (RING, 2) float pixels, the face's own lips in OUTER_LIPS / INNER_LIPS order.
+      outer, inner: (RING, 2) float pixels, the face's own lips in mesh.OUTER_LIPS / INNER_LIPS order.
       darkness: the mouth interior's brightness as a fraction of the lips'.
       max_shift: the farthest a lip point moves, as a fraction of the mouth's width (beyond
         that the bands would fold over).

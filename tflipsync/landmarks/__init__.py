@@ -1,7 +1,7 @@
 """Mouth landmarks from speech: the normalised mouth frame, its PCA basis, and the Predictor.
 
 Mouth points. `MOUTH` lists K = 40 MediaPipe face-mesh indices: the outer lip ring (20 points),
-then the inner ring (20 points), each starting at the image-left corner (61, 78) and running
+then the inner ring (20 points) of `tflipsync.faces.mesh`, each starting at the image-left corner (61, 78) and running
 along the lower lip to the image-right corner (291, 308), then back along the upper lip. Index 0
 and 10 of `MOUTH` are the outer corners, whose distance is the mouth width.
 
@@ -33,12 +33,9 @@ import numpy as np
 
 from tflipsync import audio
 from tflipsync.errors import InputError
+from tflipsync.faces import mesh as face_mesh
 
-_OUTER_LOWER = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291)
-_OUTER_UPPER = (409, 270, 269, 267, 0, 37, 39, 40, 185)  # right to left, corners excluded
-_INNER_LOWER = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308)
-_INNER_UPPER = (415, 310, 311, 312, 13, 82, 81, 80, 191)
-MOUTH = _OUTER_LOWER + _OUTER_UPPER + _INNER_LOWER + _INNER_UPPER
+MOUTH = face_mesh.OUTER_LIPS + face_mesh.INNER_LIPS
 CORNERS = (0, 10)  # outer corners' positions in MOUTH (mesh points 61 and 291)
 RIGHT_EYE = (33, 133)  # the person's right eye: outer and inner corner (image left)
 LEFT_EYE = (362, 263)

@@ -1,4 +1,6 @@
-"""Image files in and out, and the face-crop conventions of the networks (BGR, [0, 1], 96x96)."""
+"""Image files in and out, and the networks' face-input conventions (BGR, [0, 1], 96x96).
+
+The face crop itself is tflipsync/faces/crop.py."""
 
 import os
 
@@ -26,23 +28,6 @@ def read_image(path):
     except (tf.errors.InvalidArgumentError, ValueError):
         raise InputError(path, "not a readable image (PNG, JPEG, BMP or GIF)") from None
     return image
-
-
-def face_crop(image, box=None):
-    """Cuts `box` = (top, bottom, left, right) out of an RGB image and makes a network input.
-
-    The crop is resized to 96x96 with bilinear filtering (aspect ratio not kept, as in the
-    original) and returned BGR in [0, 1], shape (96, 96, 3), float32.
-    """
-    import tensorflow as tf
-
-    height, width = image.shape[:2]
-    top, bottom, left, right = box if box is not None else (0, height, 0, width)
-    if not (0 <= top < bottom <= height and 0 <= left < right <= width):
-        raise InputError("--box", f"({top}, {bottom}, {left}, {right}) is not inside the {width}x{height} image")
-    crop = image[top:bottom, left:right].astype(np.float32)
-    crop = tf.image.resize(crop, (FACE_SIZE, FACE_SIZE), method="bilinear", antialias=False).numpy()
-    return np.clip(crop[..., ::-1] / 255.0, 0.0, 1.0).astype(np.float32)
 
 
 def masked_face_input(target, reference):

@@ -28,17 +28,18 @@ def request_inputs(face_path, audio_path, frames=25, fps=25.0):
     Returns:
       dict face (F, 96, 96, 3) uint8 RGB, reference (same), mel (F, 80, 16) float32.
     """
-    from tflipsync import audio, faces
+    from tflipsync import audio
+    from tflipsync.faces import crop as face_crop, detect
     from tflipsync.media import images
     from tflipsync.inference import plan
 
     rgb = images.read_image(face_path)
-    with faces.FaceDetector() as detector:
+    with detect.FaceDetector() as detector:
         found = detector.detect(rgb)
     if not found:
         raise InputError(face_path, "no face found")
-    box = faces.pad_box(found[0].box, rgb.shape[:2])
-    crop = faces.crop_face(rgb, box)  # RGB, as the signature takes it
+    box = face_crop.pad_box(found[0].box, rgb.shape[:2])
+    crop = face_crop.face_crop(rgb, box)  # RGB, as the signature takes it
     wav = audio.load_wav(audio_path)
     count = min(frames, max(1, int(len(wav) / audio.SAMPLE_RATE * fps)))
     crops = np.repeat(crop[None], count, axis=0)

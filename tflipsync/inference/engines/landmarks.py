@@ -24,7 +24,7 @@ import dataclasses
 
 import numpy as np
 
-from tflipsync import faces
+from tflipsync.faces import detect, mesh as face_mesh
 from tflipsync.inference import warp
 from tflipsync.errors import InputError
 
@@ -54,7 +54,7 @@ def box_detection(box):
     keypoints = np.array([[x0 + 0.3 * w, y0 + 0.35 * h], [x0 + 0.7 * w, y0 + 0.35 * h],
                           [x0 + 0.5 * w, y0 + 0.55 * h], [x0 + 0.5 * w, y0 + 0.75 * h],
                           [x0, y0 + 0.4 * h], [x1, y0 + 0.4 * h]], np.float32)
-    return faces.Detection(np.array([x0, y0, x1, y1], np.float32), 1.0, keypoints)
+    return detect.Detection(np.array([x0, y0, x1, y1], np.float32), 1.0, keypoints)
 
 
 class LandmarkEngine:
@@ -76,19 +76,16 @@ class LandmarkEngine:
         self._predictor = landmarks.Predictor(weights)
         self.description = self._predictor.description
         position = {int(index): k for k, index in enumerate(landmarks.MOUTH)}
-        missing = [i for i in warp.OUTER_LIPS + warp.INNER_LIPS if i not in position]
-        if missing:
-            raise RuntimeError(f"tflipsync.landmarks.MOUTH lacks the lip points {missing}")
         self.mouth = np.asarray(landmarks.MOUTH, int)
-        self._outer = np.array([position[i] for i in warp.OUTER_LIPS])
-        self._inner = np.array([position[i] for i in warp.INNER_LIPS])
+        self._outer = np.array([position[i] for i in face_mesh.OUTER_LIPS])
+        self._inner = np.array([position[i] for i in face_mesh.INNER_LIPS])
         self._mesh = None
         self._warps = collections.OrderedDict()  # source frame -> MouthWarp, the last few
 
     def measure(self, frame, detection):
         """The face mesh on one detected face: a Mouth, or None where the mesh finds no face."""
         if self._mesh is None:
-            self._mesh = faces.FaceMesh()
+            self._mesh = face_mesh.FaceMesh()
         mesh, presence = self._mesh.landmarks(frame, detection)
         if presence < MIN_PRESENCE:
             return None
