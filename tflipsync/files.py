@@ -1,49 +1,63 @@
 """Whole files: the one atomic writer every output goes through, and file digests.
 
-An output appears under its name only once it is complete: it is written to a temporary file in
-the same folder and renamed over the target; on any error or interruption (Ctrl-C included) the
-temporary file is removed and the target is left as it was.
+An output appears under its name only once it is complete: it is written under a temporary name
+in the same folder and renamed over the target; on any error or interruption (Ctrl-C included)
+the temporary file is removed and the target is left as it was. `atomic_path` hands writers that
+need a file name (Keras, TFRecord, muxers, savefig) the temporary name; `atomic_output` opens it.
 """
 
 import contextlib
 import hashlib
 import os
-import tempfile
+import secrets
+import shutil
 
 
 def temporary_path(out):
-    """A temporary name in the output's folder with the output's extension (muxers pick the
-    container by extension)."""
+    """A fresh temporary name in the output's folder that keeps the output's extension (muxers and
+    Keras pick the format by extension)."""
     folder, name = os.path.split(os.path.abspath(out))
     stem, extension = os.path.splitext(name)
-    return os.path.join(folder, f".{stem}.{os.getpid()}.partial{extension}")
+    if stem.endswith(".weights"):  # Keras wants the whole `.weights.h5`
+        stem, extension = stem[:-len(".weights")], ".weights" + extension
+    return os.path.join(folder, f".{stem}.{os.getpid()}-{secrets.token_hex(4)}.partial{extension}")
+
+
+def remove(path):
+    """Removes a file or folder if it exists (a temporary output left by a failed writer)."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.lexists(path):
+        os.unlink(path)
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yields a temporary name beside `path`; renames what was written there to `path` on success.
+
+    The file gets the permissions its writer gave it (a plain open() under the user's umask).
+    """
+    temporary = temporary_path(path)
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    except BaseException:
+        remove(temporary)
+        raise
 
 
 @contextlib.contextmanager
 def atomic_output(path, mode="wb"):
-    """Opens a temporary file beside `path` for writing; renames it to `path` on success.
-
-    Yields an open file object (`mode` "wb" or "w"). The finished file gets the permissions a
-    plain open() gives under the user's umask (mkstemp alone would leave it private, 0600).
-    """
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, temporary = tempfile.mkstemp(prefix=".tflipsync-", suffix=".partial", dir=directory)
-    try:
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+    """Yields a file object open for writing (`mode` "wb" or "w", text as UTF-8) that becomes
+    `path` once the block ends without an error (see atomic_path)."""
+    with atomic_path(path) as temporary:
+        with open(temporary, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
             yield f
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
 
 
 def write_bytes(path, data):
-    """Writes `data` to `path` atomically (see atomic_output)."""
-    with atomic_output(path) as f:
+    """Writes `data` (bytes, or str as UTF-8) to `path` atomically."""
+    with atomic_output(path, "wb" if isinstance(data, bytes) else "w") as f:
         f.write(data)
 
 

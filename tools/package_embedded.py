@@ -61,9 +61,8 @@ def package(expert_dir, generator_dir, corpus, out_dir=WEIGHTS_DIR, generator_pi
         widths.add(next(float(f.split("=", 1)[1]) for f in flags if f.startswith("--width=")))
         step, figures = _validation(model_dir, metric if pick == "best" else None)
         name = f"{kind}.weights.h5"
-        temporary = os.path.join(out_dir, f".{name}.partial")
-        shutil.copyfile(source, temporary)
-        os.replace(temporary, os.path.join(out_dir, name))
+        with files.atomic_path(os.path.join(out_dir, name)) as temporary:
+            shutil.copyfile(source, temporary)
         files[kind] = {"file": name, "sha256": files.sha256(os.path.join(out_dir, name)), "step": step,
                        "picked": pick, "validation": {k: round(v, 5) for k, v in sorted(figures.items())},
                        "flags": flags}
@@ -78,11 +77,7 @@ def package(expert_dir, generator_dir, corpus, out_dir=WEIGHTS_DIR, generator_pi
 
 
 def _write_manifest(info, out_dir):
-    temporary = os.path.join(out_dir, ".model.json.partial")
-    with open(temporary, "w") as f:
-        json.dump(info, f, indent=2)
-        f.write("\n")
-    os.replace(temporary, os.path.join(out_dir, "model.json"))
+    files.write_bytes(os.path.join(out_dir, "model.json"), json.dumps(info, indent=2) + "\n")
 
 
 def package_landmarks(model_dir, out_dir=WEIGHTS_DIR, corpus=None):
@@ -98,9 +93,8 @@ def package_landmarks(model_dir, out_dir=WEIGHTS_DIR, corpus=None):
               "pca_dims": int(flags["pca_dims"]), "bidirectional": flags["bidirectional"] == "True"}
     step, figures = _validation(model_dir, "loss")
     name = "landmarks.weights.h5"
-    temporary = os.path.join(out_dir, f".{name}.partial")
-    shutil.copyfile(source, temporary)
-    os.replace(temporary, os.path.join(out_dir, name))
+    with files.atomic_path(os.path.join(out_dir, name)) as temporary:
+        shutil.copyfile(source, temporary)
     info = manifest(out_dir)
     entry = {"file": name, "sha256": files.sha256(os.path.join(out_dir, name)), "step": step,
              "picked": "best", "config": config,

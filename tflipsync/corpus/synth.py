@@ -60,10 +60,10 @@ import wave
 import numpy as np
 from absl import flags
 
+from tflipsync import files
 from tflipsync.errors import InputError
 from tflipsync.conventions import SAMPLE_RATE
 
-# Equals tflipsync.audio.SAMPLE_RATE; not imported from there, which would load TensorFlow.
 PEAK = 0.5
 BANDS = ((200.0, 1000.0), (1000.0, 2000.0), (2000.0, 5000.0))
 ATTACK, RELEASE, SHAPE_TAU = 0.015, 0.060, 0.040
@@ -334,20 +334,17 @@ def make_clip(out_dir, seed, index, clips_per_speaker=5, min_seconds=2.0, max_se
     directory = os.path.join(out_dir, os.path.dirname(name))
     os.makedirs(directory, exist_ok=True)
     stem = os.path.join(out_dir, name)
-    partial = {ext: os.path.join(directory, f".{os.path.basename(name)}{ext}.partial-{os.getpid()}")
-               for ext in (".mp4", ".npz")}
-    write_mp4(partial[".mp4"], frames(), size, fps, wav)
-    record = dict(mouth, outer_lips=outer, inner_lips=inner, face_box=boxes, pose=poses,
-                  times=np.arange(n_frames) / float(fps), fps=np.float64(fps),
-                  frame_size=np.array(size, np.int32),
-                  audio=np.round(np.clip(wav, -1, 1) * 32767).astype(np.int16),
-                  sample_rate=np.int32(SAMPLE_RATE), speaker=np.str_(name.split("/")[0]),
-                  clip=np.int64(index), seed=np.int64(seed), mirrored=np.bool_(renderer.mirrored),
-                  **{key: np.str_(value) for key, value in settings.items()})
-    with open(partial[".npz"], "wb") as f:
-        np.savez_compressed(f, **record)
-    os.replace(partial[".npz"], stem + ".npz")
-    os.replace(partial[".mp4"], stem + ".mp4")
+    with files.atomic_path(stem + ".mp4") as video:
+        write_mp4(video, frames(), size, fps, wav)
+        record = dict(mouth, outer_lips=outer, inner_lips=inner, face_box=boxes, pose=poses,
+                      times=np.arange(n_frames) / float(fps), fps=np.float64(fps),
+                      frame_size=np.array(size, np.int32),
+                      audio=np.round(np.clip(wav, -1, 1) * 32767).astype(np.int16),
+                      sample_rate=np.int32(SAMPLE_RATE), speaker=np.str_(name.split("/")[0]),
+                      clip=np.int64(index), seed=np.int64(seed), mirrored=np.bool_(renderer.mirrored),
+                      **{key: np.str_(value) for key, value in settings.items()})
+        with files.atomic_output(stem + ".npz") as f:
+            np.savez_compressed(f, **record)
     return name
 
 
@@ -368,13 +365,6 @@ def split(names, seed):
     unit_of = (lambda name: name.split("/")[0]) if units is speakers else (lambda name: name)
     return {key: sorted(name for name in names if unit_of(name) in members)
             for key, members in chosen.items()}
-
-
-def _write_text(path, text):
-    partial = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.partial-{os.getpid()}")
-    with open(partial, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(partial, path)
 
 
 _BASE = None
@@ -422,7 +412,7 @@ def synthesize(out_dir, clips=20, seed=0, workers=1, clips_per_speaker=5, min_se
                 bar.update(1)
     parts = split(sorted(names), seed)
     for key, entries in parts.items():
-        _write_text(os.path.join(out_dir, "filelists", f"{key}.txt"), "".join(f"{e}\n" for e in entries))
+        files.write_bytes(os.path.join(out_dir, "filelists", f"{key}.txt"), "".join(f"{e}\n" for e in entries))
     return parts
 
 

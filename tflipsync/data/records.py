@@ -8,14 +8,14 @@ read and slices windows out of it in memory. Arrays are stored as raw little-end
     present     int64   (N,) 1 where a face was detected in frame i, 0 where the crop is a stand-in
     mel_starts  int64   (N,) first mel column of frame i: int(80.0 * t_i), t_i the frame's time in
                         seconds from the audio's start (i / fps for constant frame rate, so it
-                        equals `audio.mel_start(i, fps)`; presentation timestamps otherwise)
+                        equals `audio.windows.mel_start(i, fps)`; presentation timestamps otherwise)
     times       float   (N,) t_i in seconds (float32; the exact figures are in mel_starts)
     boxes       float   (N, 4) crop box x0, y0, x1, y1 in source-frame pixels (padded, smoothed)
     landmarks   bytes   float32 (N, 468, 3) face-mesh points in source-frame pixels (z in the
                         same pixel scale), NaN where no face was found
     audio       bytes   float32 (S,) 16 kHz mono
     mel         bytes   float32 (M, 80) the normalised mel, time-major (row m is column m of the
-                        (80, M) spectrogram of audio.melspectrogram)
+                        (80, M) spectrogram of audio.mel.melspectrogram)
     num_frames, num_samples, mel_steps   int64 scalars
     fps         float   nominal frame rate (the stream's average rate)
     source      bytes   the source video's path as given to preprocess
@@ -25,6 +25,7 @@ read and slices windows out of it in memory. Arrays are stored as raw little-end
 import os
 
 import numpy as np
+from tflipsync import files
 from tflipsync.conventions import FACE_SIZE
 
 CROP = FACE_SIZE
@@ -89,14 +90,8 @@ def write_clip(path, clip):
 
     data = serialize_clip(clip)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    temporary = f"{path}.partial-{os.getpid()}"
-    try:
-        with tf.io.TFRecordWriter(temporary) as writer:
-            writer.write(data)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    with files.atomic_path(path) as temporary, tf.io.TFRecordWriter(temporary) as writer:
+        writer.write(data)
 
 
 def feature_spec():

@@ -10,10 +10,10 @@ mis-shaped keys is exact.
 import os
 import re
 import sys
-import tempfile
 
 import numpy as np
 
+from tflipsync import files
 from tflipsync.weights.checkpoint import read_state_dict
 from tflipsync.errors import InputError
 
@@ -133,15 +133,8 @@ def convert_checkpoint(checkpoint, kind, out, width=None):
     directory = os.path.dirname(os.path.abspath(out))
     if not os.path.isdir(directory):
         raise InputError(out, "the output directory does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=".convert-", suffix=".weights.h5", dir=directory)
-    os.close(fd)
-    try:
-        model.save_weights(tmp, overwrite=True)
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with files.atomic_path(out) as temporary:
+        model.save_weights(temporary)
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     return {"kind": kind, "width": width, "parameters": trainable, "tensors": len(state),
             "global_step": info.get("global_step"), "out": out}
