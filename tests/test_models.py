@@ -27,10 +27,15 @@ def test_generator_interface():
     assert [t.name for t in model.inputs] == ["mel", "face"]
     assert [tuple(t.shape) for t in model.inputs] == [(None, 80, 16, 1), (None, 96, 96, 6)]
     rng = np.random.default_rng(0)
-    out = model([rng.normal(size=(2, 80, 16, 1)).astype("float32"),
-                 rng.uniform(size=(2, 96, 96, 6)).astype("float32")], training=False)
+    mel = rng.normal(size=(2, 80, 16, 1)).astype("float32")
+    face = rng.uniform(size=(2, 96, 96, 6)).astype("float32")
+    out = model([mel, face], training=False)
     assert out.shape == (2, 96, 96, 3)
-    assert np.all((np.asarray(out) >= 0) & (np.asarray(out) <= 1))
+    # the image is the logistic function of the last convolution (output_block_1, the layer the
+    # converter fills with the original's output_block.1), against a NumPy reference
+    logits = keras.Model(model.inputs, model.get_layer("output_block_1").output)(
+        [mel, face], training=False)
+    np.testing.assert_allclose(np.asarray(out), 1 / (1 + np.exp(-np.asarray(logits))), atol=1e-6)
 
 
 def test_expert_embeddings_are_unit_and_non_negative():
@@ -43,8 +48,14 @@ def test_expert_embeddings_are_unit_and_non_negative():
     assert audio.shape == video.shape == (3, 128)
     np.testing.assert_allclose(np.linalg.norm(audio, axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(video, axis=1), 1.0, atol=1e-5)
+    # the encoders end in a ReLU: a negative entry means it was lost
+    assert np.asarray(audio).min() >= 0 and np.asarray(video).min() >= 0
     cosine = np.asarray(models.sync_probability(audio, video))
-    assert cosine.shape == (3,) and np.all(cosine >= 0) and np.all(cosine <= 1 + 1e-6)
+    assert cosine.shape == (3,)
+    np.testing.assert_allclose(cosine, np.einsum("bc,bc->b", audio, video), atol=1e-6)
+    # an embedding against itself is the in-sync extreme, above any other pair (0.30-0.32 here)
+    np.testing.assert_allclose(np.asarray(models.sync_probability(audio, audio)), 1.0, atol=1e-5)
+    assert cosine.max() < 0.9
 
 
 def test_discriminator_sees_only_the_lower_half():
