@@ -227,8 +227,9 @@ def test_sticker_presets_keep_their_limits(media, tmp_path, preset):
     from PIL import Image
 
     from tflipsync.inference import sticker
+    from tflipsync.media import stickers
 
-    limits = sticker.PRESETS[preset]
+    limits = stickers.PRESETS[preset]
     out = tmp_path / f"s{limits.extension}"
     summary = sticker.run_sticker(options(media, out), preset, trim=True)
     size = os.path.getsize(out)

@@ -368,17 +368,18 @@ def evaluate(paths, engine_name, weights=None, width=None, expert_weights=None, 
              shifts=(0,), batch_size=16, window_offset=-1, progress=None):
     """Evaluates an engine and the truth on clip records; returns the report dict."""
     from tflipsync.data import records
-    from tflipsync.inference.engines import ENGINES
+    from tflipsync.inference.engines import CROP, ENGINES
 
-    if engine_name not in ENGINES:
-        raise InputError("--engine", f"{engine_name!r} is not available; use one of {sorted(ENGINES)}")
-    engine = ENGINES[engine_name](weights, width, batch_size)
+    crop_engines = sorted(name for name, entry in ENGINES.items() if entry.kind == CROP)
+    if engine_name not in crop_engines:
+        raise InputError("--engine", f"{engine_name!r} is not available; use one of {crop_engines}")
+    engine = ENGINES[engine_name].build(weights, width, batch_size)
     embedder = sync_judge(expert_weights, expert_width, batch_size)
     clip_rows, skipped, names = [], [], []
     for path in paths:
         clip = records.read_clip(path)
         name = os.path.splitext(path)[0]
-        rows, too_short = evaluate_clip(clip, engine, embedder, shifts, engine_name, window_offset, batch_size)
+        rows, too_short = evaluate_clip(clip, engine.generate, embedder, shifts, engine_name, window_offset, batch_size)
         names.append(name)
         clip_rows += [{"clip": name, **row} for row in rows]
         skipped += [{"clip": name, "shift": s, "why": "too short for the offset search"} for s in too_short]

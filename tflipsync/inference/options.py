@@ -3,7 +3,7 @@
 import dataclasses
 import os
 
-from tflipsync.errors import InputError
+from tflipsync.errors import InputError, require_file
 
 SILENCE_MODES = ("original", "closed", "off")
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv")
@@ -57,6 +57,9 @@ def check_paths(options, extensions=VIDEO_EXTENSIONS):
     read-only folder."""
     from tflipsync.media import encode
 
+    # the inputs are checked here, before any network or media library is loaded, so a typo answers at once
+    require_file(options.audio, "an audio or video file")
+    require_file(options.face, "a photo or a video")
     paths = [options.face, options.audio] + ([options.weights] if options.weights else [])
     for target, kinds in [(options.out, extensions)] + ([(options.sketch, VIDEO_EXTENSIONS)]
                                                         if options.sketch else []):

@@ -124,6 +124,7 @@ def summary(job, counts, **extra):
     return {"frames": job.count, "fps": job.fps, "size": job.size, "seconds": job.count / job.fps,
             "audio_seconds": job.audio_seconds, "source_frames": job.face_source.source_frames,
             "faces_missing_in_source": int((~job.present).sum()), "weights": job.engine.description,
+            "model": job.engine.short_description,
             "elapsed": time.perf_counter() - job.started, "stages": dict(job.stages.seconds), **counts, **extra}
 
 

@@ -16,7 +16,7 @@ from tflipsync import audio
 from tflipsync.faces import crop, detect, track
 from tflipsync.audio.silence import frame_silence
 from tflipsync.media import source
-from tflipsync.inference.engines import ENGINES
+from tflipsync.inference.engines import ENGINES, FRAME
 from tflipsync.inference.options import Options
 from tflipsync.errors import InputError
 from tflipsync.inference.engines.landmarks import box_detection
@@ -109,7 +109,7 @@ class Job:
     keep_original: np.ndarray  # (count,) bool: silent frames left as they are
     stages: Stages
     started: float
-    plan: object = None  # the landmarks engine's landmark_engine.Plan (None for generator engines)
+    plan: object = None  # a frame engine's plan (None for crop engines)
 
     @property
     def size(self):
@@ -134,8 +134,9 @@ def prepare(options, wav=None):
     face_source = source.FaceSource(options.face, transform, options.fps, options.static)
     fps = face_source.fps
     count = max(1, int(round(seconds * fps)))
-    engine = ENGINES[options.engine](options.weights, options.width, options.batch_size)
-    on_frames = getattr(engine, "works_on_frames", False)
+    kind = ENGINES[options.engine].kind
+    engine = ENGINES[options.engine].build(options.weights, options.width, options.batch_size)
+    on_frames = kind == FRAME
 
     boxes, present, shots, mouths = _face_boxes(face_source, options, stages, options.progress,
                                                 engine.measure if on_frames else None)

@@ -9,7 +9,6 @@ import time
 import numpy as np
 
 from tflipsync.faces import crop as face_crop
-from tflipsync.media import images
 from tflipsync.inference import sketch as sketches
 
 
@@ -30,33 +29,31 @@ def frames_to_redraw(batch, first, job, counts):
 
 
 def sync_batch(batch, first, job, paster, counts):
-    """The output frames of one batch of decoded frames (first output index `first`)."""
+    """The output frames of one batch of decoded frames (first output index `first`), by a crop engine."""
     stages = job.stages
     started = time.perf_counter()
     work, crops, mels = [], [], []
     for k, j, s in frames_to_redraw(batch, first, job, counts):
-        crop = face_crop.face_input(batch[k], job.boxes[s])
         work.append(k)
-        crops.append(crop)
+        # crop engines take the crops in the frames' own RGB order and convert once themselves
+        crops.append(face_crop.face_crop(batch[k], job.boxes[s]))
         mels.append(job.windows[j])
     stages.add("paste", started)
     out = list(batch)
     if work:
         started = time.perf_counter()
-        crops = np.stack(crops)
-        generated = job.engine(np.stack(mels), images.masked_face_input(crops, crops))
+        generated = job.engine(np.stack(mels), np.stack(crops))  # (b, 96, 96, 3) uint8 RGB
         stages.add("generate", started)
         started = time.perf_counter()
         for n, k in enumerate(work):
-            face = np.clip(np.rint(generated[n][..., ::-1] * 255.0), 0, 255)  # BGR [0, 1] -> RGB
-            out[k] = paster.paste(batch[k], job.boxes[job.schedule[first + k]], face)
+            out[k] = paster.paste(batch[k], job.boxes[job.schedule[first + k]], generated[n])
         stages.add("paste", started)
     counts["generated"] += len(work)
     return out
 
 
 def warp_batch(batch, first, job, counts):
-    """The landmarks engine's output frames of one batch and their mouth points (None: unchanged)."""
+    """A frame engine's output frames of one batch and their mouth points (None: unchanged)."""
     started = time.perf_counter()
     out, points = list(batch), [None] * len(batch)
     for k, j, s in frames_to_redraw(batch, first, job, counts):

@@ -22,149 +22,17 @@ H.264 mp4 without audio.
 
 import contextlib
 import dataclasses
-import io
 import os
 import time
 
-import cv2
-import numpy as np
-
-from tflipsync import audio, files
-from tflipsync.media import encode
+from tflipsync import files
+from tflipsync.media import encode, stickers
 from tflipsync.inference import sync
 from tflipsync.inference.options import check_options, check_paths
 from tflipsync.errors import InputError
+from tflipsync.conventions import SAMPLE_RATE
 
-SIDE = 512
-
-
-@dataclasses.dataclass(frozen=True)
-class Preset:
-    extension: str
-    max_seconds: float
-    max_bytes: int  # 0: no limit
-    fps: float  # highest frame rate written
-
-
-PRESETS = {
-    "telegram": Preset(".webm", 3.0, 256 * 1024, 30.0),
-    "whatsapp": Preset(".webp", 10.0, 500 * 1024, 15.0),
-    # GIF delays are whole centiseconds: 20 fps (50 ms) is exact, 15 fps would drift by 7 %
-    "gif": Preset(".gif", 10.0, 0, 20.0),
-    "mp4": Preset(".mp4", 10.0, 0, 30.0),
-}
-BY_EXTENSION = {preset.extension: name for name, preset in PRESETS.items()}
-
-
-def square_box(boxes, present, size, scale=1.7):
-    """A fixed square (x0, y0, x1, y1) around the main face, inside a frame of `size` (h, w).
-
-    Centred on the median face-box centre, with sides `scale` times the median face-box side
-    (at most the frame's shorter side).
-    """
-    height, width = size
-    faces = boxes[present]
-    centre_x = float(np.median((faces[:, 0] + faces[:, 2]) / 2))
-    centre_y = float(np.median((faces[:, 1] + faces[:, 3]) / 2))
-    side = float(np.median(np.maximum(faces[:, 2] - faces[:, 0], faces[:, 3] - faces[:, 1]))) * scale
-    side = int(round(min(side, height, width)))
-    x0 = int(round(min(max(centre_x - side / 2, 0), width - side)))
-    y0 = int(round(min(max(centre_y - side / 2, 0), height - side)))
-    return np.array([x0, y0, x0 + side, y0 + side])
-
-
-def _resize(frame, box):
-    x0, y0, x1, y1 = box
-    crop = frame[y0:y1, x0:x1]
-    interpolation = cv2.INTER_AREA if crop.shape[0] > SIDE else cv2.INTER_CUBIC
-    return cv2.resize(crop, (SIDE, SIDE), interpolation=interpolation)
-
-
-def encode_webm(frames, fps, max_bytes, bit_rate=None):
-    """VP9 WebM bytes without audio; `bit_rate` defaults to what fills ~90 % of `max_bytes`."""
-    import av
-
-    seconds = len(frames) / fps
-    bit_rate = bit_rate or int(0.9 * max_bytes * 8 / seconds)
-    buffer = io.BytesIO()
-    with av.open(buffer, mode="w", format="webm") as container:
-        stream = container.add_stream("libvpx-vp9", rate=_rate(fps))
-        stream.width = stream.height = SIDE
-        stream.pix_fmt = "yuv420p"
-        stream.bit_rate = bit_rate
-        # realtime speed 7: measured 0.45 s instead of 4.9 s ("good", speed 4) for a 3 s sticker,
-        # 42.8 vs 43.0 dB; it overshoots the bit rate more, which fit()'s retries absorb
-        stream.options = {"deadline": "realtime", "cpu-used": "7", "row-mt": "1", "maxrate": str(bit_rate),
-                          "bufsize": str(bit_rate)}
-        for i, frame in enumerate(frames):
-            picture = av.VideoFrame.from_ndarray(frame, format="rgb24")
-            picture.pts = i
-            for packet in stream.encode(picture):
-                container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
-    return buffer.getvalue(), bit_rate
-
-
-def _rate(fps):
-    import fractions
-    return fractions.Fraction(fps).limit_denominator(1001)
-
-
-def encode_webp(frames, fps, quality):
-    from PIL import Image
-
-    pictures = [Image.fromarray(f) for f in frames]
-    buffer = io.BytesIO()
-    pictures[0].save(buffer, format="WEBP", save_all=True, append_images=pictures[1:],
-                     duration=int(round(1000 / fps)), loop=0, quality=quality,
-                     method=2)  # 0.51 instead of 1.15 CPU-seconds (method 4) for a 6 % larger file
-    return buffer.getvalue()
-
-
-def encode_gif(frames, fps):
-    """GIF bytes with one 256-colour palette optimised over frames sampled across the clip."""
-    from PIL import Image
-
-    step = max(1, len(frames) // 16)
-    sample = np.concatenate([f[::4, ::4] for f in frames[::step]], axis=0)  # a mosaic of the clip
-    palette = Image.fromarray(sample).quantize(colors=256, method=Image.Quantize.MEDIANCUT)
-    pictures = [Image.fromarray(f).quantize(palette=palette, dither=Image.Dither.NONE) for f in frames]
-    buffer = io.BytesIO()
-    pictures[0].save(buffer, format="GIF", save_all=True, append_images=pictures[1:],
-                     duration=int(round(1000 / fps)), loop=0, optimize=True)
-    return buffer.getvalue()
-
-
-def _resample(frames, fps, target_fps):
-    """Frames at `target_fps` (<= fps) picked by time from frames at `fps`."""
-    if target_fps >= fps:
-        return frames, fps
-    count = max(1, int(round(len(frames) / fps * target_fps)))
-    picks = np.minimum(np.round(np.arange(count) * fps / target_fps).astype(int), len(frames) - 1)
-    return [frames[i] for i in picks], target_fps
-
-
-def fit(frames, fps, preset_name):
-    """Encodes to the preset's format within its size limit; returns (bytes, description)."""
-    preset = PRESETS[preset_name]
-    if preset_name == "telegram":
-        bit_rate = None
-        for _ in range(6):
-            data, bit_rate = encode_webm(frames, fps, preset.max_bytes, bit_rate)
-            if len(data) <= preset.max_bytes:
-                return data, f"VP9 at {bit_rate / 1000:.0f} kbit/s"
-            bit_rate = int(bit_rate * 0.8 * preset.max_bytes / len(data))
-    elif preset_name == "whatsapp":
-        for rate in (fps, min(fps, 12.0), min(fps, 10.0)):
-            picked, rate = _resample(frames, fps, rate)
-            for quality in (80, 65, 50, 35, 20):
-                data = encode_webp(picked, rate, quality)
-                if len(data) <= preset.max_bytes:
-                    return data, f"WebP quality {quality} at {rate:g} fps"
-    elif preset_name == "gif":
-        return encode_gif(frames, fps), "GIF, one optimised 256-colour palette"
-    raise InputError(preset_name, f"could not fit the sticker within {preset.max_bytes // 1024} KB")
+SQUARE = (stickers.SIDE, stickers.SIDE)  # (height, width) of every sticker frame
 
 
 def run_sticker(options, preset_name, trim=False):
@@ -172,40 +40,41 @@ def run_sticker(options, preset_name, trim=False):
     out = options.out
     extension = os.path.splitext(out)[1].lower()
     if preset_name is None:
-        if extension not in BY_EXTENSION:
+        if extension not in stickers.BY_EXTENSION:
             raise InputError(out, f"unknown sticker type {extension!r}; use .gif, .webp, .webm or .mp4")
-        preset_name = BY_EXTENSION[extension]
-    preset = PRESETS[preset_name]
+        preset_name = stickers.BY_EXTENSION[extension]
+    preset = stickers.PRESETS[preset_name]
     if extension != preset.extension:
         raise InputError(out, f"the {preset_name} preset writes {preset.extension} files")
     check_options(options)
     check_paths(options, (".gif", ".webp", ".webm", ".mp4"))
+    from tflipsync import audio as audio_io
     from tflipsync.inference import pipeline, plan
 
-    wav = audio.load_wav(options.audio)
-    seconds = len(wav) / audio.SAMPLE_RATE
+    wav = audio_io.load_wav(options.audio)
+    seconds = len(wav) / SAMPLE_RATE
     if seconds > preset.max_seconds + 1e-6:
         if not trim:
             raise InputError(options.audio, f"{seconds:.2f} s of audio; the {preset_name} preset allows "
                                             f"{preset.max_seconds:g} s (give --trim to cut it)")
-        wav = wav[:int(preset.max_seconds * audio.SAMPLE_RATE)]
+        wav = wav[:int(preset.max_seconds * SAMPLE_RATE)]
     job = plan.prepare(dataclasses.replace(options, fps=min(options.fps, preset.fps)), wav=wav)
-    box = square_box(job.boxes, job.present, job.size)
+    box = stickers.square_box(job.boxes, job.present, job.size)
     frames = []
     # the sketch is finished (renamed into place) only once the sticker is written
     with contextlib.ExitStack() as stack:
         sketch = None
         if options.sketch:
-            sketch_writer = stack.enter_context(encode.VideoWriter(options.sketch, job.fps, (SIDE, SIDE)))
-            sketch = lambda frame: sketch_writer.write(_resize(frame, box))  # noqa: E731
-        counts = pipeline.render(job, lambda frame: frames.append(_resize(frame, box)), sketch)
+            sketch_writer = stack.enter_context(encode.VideoWriter(options.sketch, job.fps, SQUARE))
+            sketch = lambda frame: sketch_writer.write(stickers.square_crop(frame, box))  # noqa: E731
+        counts = pipeline.render(job, lambda frame: frames.append(stickers.square_crop(frame, box)), sketch)
         started = time.perf_counter()
-        frames, fps = _resample(frames, job.fps, preset.fps)
+        frames, fps = stickers.resample(frames, job.fps, preset.fps)
         if preset_name == "mp4":
             trimmed = files.temporary_path(out) + ".wav"
             try:
-                audio.write_wav(trimmed, wav)
-                with encode.VideoWriter(out, fps, (SIDE, SIDE), audio=trimmed) as writer:
+                audio_io.write_wav(trimmed, wav)
+                with encode.VideoWriter(out, fps, SQUARE, audio=trimmed) as writer:
                     for frame in frames:
                         writer.write(frame)
             finally:
@@ -213,12 +82,12 @@ def run_sticker(options, preset_name, trim=False):
                     os.remove(trimmed)
             how = "H.264 with AAC speech"
         else:
-            data, how = fit(frames, fps, preset_name)
+            data, how = stickers.fit(frames, fps, preset_name)
             files.write_bytes(out, data)
     job.stages.seconds["encode"] += time.perf_counter() - started
     return pipeline.summary(job, counts, out=out, preset=preset_name, sticker_frames=len(frames), sticker_fps=fps,
                         bytes=os.path.getsize(out), encoding=how, square=box.tolist(),
-                        trimmed=len(wav) / audio.SAMPLE_RATE < seconds)
+                        trimmed=len(wav) / SAMPLE_RATE < seconds)
 
 
 def define_flags(flag_values):
@@ -227,18 +96,20 @@ def define_flags(flag_values):
     sync.define_flags(flag_values)
     flag_values["out"].help = "Sticker file: .gif, .webp (WhatsApp), .webm (Telegram) or .mp4."
     fv = {"flag_values": flag_values}
-    flags.DEFINE_enum("preset", None, list(PRESETS), "Messenger limits (default: from the file's extension).", **fv)
+    flags.DEFINE_enum("preset", None, list(stickers.PRESETS), "Messenger limits (default: from the file's "
+                      "extension).", **fv)
     flags.DEFINE_boolean("trim", False, "Cut audio longer than the preset allows instead of refusing it.", **fv)
 
 
 def run(flag_values):
     options = sync.options_from_flags(flag_values)
     summary = run_sticker(options, flag_values.preset, flag_values.trim)
-    print(f"wrote {summary['out']}: {summary['preset']} sticker, {SIDE}x{SIDE}, {summary['sticker_frames']} frames "
-          f"at {summary['sticker_fps']:g} fps, {summary['bytes'] / 1024:.0f} KB ({summary['encoding']})"
+    print(f"wrote {summary['out']}: {summary['preset']} sticker, {stickers.SIDE}x{stickers.SIDE}, "
+          f"{summary['sticker_frames']} frames at {summary['sticker_fps']:g} fps, {summary['bytes'] / 1024:.0f} KB "
+          f"({summary['encoding']})"
           + ("; audio trimmed to the preset's limit" if summary["trimmed"] else ""))
     print(f"faces redrawn in {summary['generated']} frames; passed through unchanged: "
           f"{summary['no_face']} without a face, {summary['silent']} silent")
-    print(f"weights: {summary['weights']}")
+    print(f"model: {summary['model']}")
     if options.sketch:
         print(f"sketch: {options.sketch}")

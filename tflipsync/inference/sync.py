@@ -103,7 +103,7 @@ def run(flag_values):
           f"{'copied' if summary['audio_copied'] else 'encoded to AAC'})")
     print(f"faces redrawn in {summary['generated']} frames; passed through unchanged: "
           f"{summary['no_face']} without a face, {summary['silent']} silent")
-    print(f"weights: {summary['weights']}")
+    print(f"model: {summary['model']}")
     if summary["sketch"]:
         print(f"sketch: {summary['sketch']}")
     stages = ", ".join(f"{k} {v:.1f} s" for k, v in summary["stages"].items())

@@ -2,7 +2,7 @@
 face's own mouth (tflipsync/inference/warp.py). No pixel generator: it works on any face that BlazeFace and
 the face mesh find, photographed or drawn, at any resolution.
 
-Unlike the generator engines (tflipsync/inference/engines/__init__.py), it works on whole frames:
+Unlike the crop engines, it is a frame engine (the protocols: tflipsync/inference/engines/__init__.py):
 
 1. pass 1 (detection): `measure` runs the face mesh on each detected face and keeps the face's
    own lips in pixels, its pose- and scale-free mouth shape and the transform between the two
@@ -27,6 +27,7 @@ import numpy as np
 from tflipsync.faces import detect, mesh as face_mesh
 from tflipsync.inference import warp
 from tflipsync.errors import InputError
+from tflipsync.inference.engines import short_description
 
 MIN_PRESENCE = 0.5  # face-mesh presence below this: no usable face in the frame
 
@@ -58,15 +59,13 @@ def box_detection(box):
 
 
 class LandmarkEngine:
-    """ENGINES["landmarks"](weights, width, batch_size): the landmark predictor and the mouth warp.
+    """ENGINES["landmarks"].build(weights, width, batch_size): the landmark predictor and the mouth warp.
 
     Args:
       weights: a landmark model file (tflipsync.landmarks.Predictor's), None for the embedded one.
       width: must be None (the landmark model has no width option here).
       batch_size: unused (frames are warped one by one).
     """
-    works_on_frames = True
-
     def __init__(self, weights, width, batch_size):
         from tflipsync import landmarks
 
@@ -75,6 +74,7 @@ class LandmarkEngine:
         self._landmarks = landmarks
         self._predictor = landmarks.Predictor(weights)
         self.description = self._predictor.description
+        self.short_description = short_description(weights, "landmarks")
         position = {int(index): k for k, index in enumerate(landmarks.MOUTH)}
         self.mouth = np.asarray(landmarks.MOUTH, int)
         self._outer = np.array([position[i] for i in face_mesh.OUTER_LIPS])

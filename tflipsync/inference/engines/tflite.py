@@ -1,0 +1,54 @@
+"""The crop engine running a generator .tflite (`--engine tflite`)."""
+
+import os
+
+import numpy as np
+
+from tflipsync.errors import InputError
+from tflipsync.inference.engines.network import NetworkEngine, pad_batch
+from tflipsync.inference.engines import short_description
+
+
+class TFLiteEngine(NetworkEngine):
+    """A generator .tflite (`tflipsync export tflite`), its "generate" signature, any mode.
+
+    The file's fixed batch is called as many times as a batch needs. `runtime` "tf" is
+    tf.lite.Interpreter (measured faster on x86), "litert" is ai-edge-litert.
+    """
+
+    def __init__(self, weights, width, batch_size, runtime="tf", threads=None):
+        from tflipsync.deploy import tflite
+
+        if weights:
+            if width is not None:
+                raise InputError("--width", "a .tflite file has its width built in; leave --width out")
+            if not os.path.isfile(weights):
+                raise InputError(weights, "no such file")
+            with open(weights, "rb") as f:
+                content = f.read()
+            self.description = weights
+        else:
+            from tflipsync.weights import bundled
+
+            content, _ = tflite.convert("generator", bundled.load("generator"), "fp32", batch_size,
+                                        log=lambda line: None)
+            self.description = bundled.describe() + " (converted to TFLite fp32 in memory)"
+        try:
+            self._runner = tflite.interpreter(content, threads or os.cpu_count() or 1,
+                                              runtime).get_signature_runner("generate")
+        except ValueError as err:
+            raise InputError(weights or "embedded model", f"not a generator .tflite with a 'generate' signature: "
+                                                          f"{str(err).splitlines()[0]}") from None
+        self._batch = tflite.signature_batch(self._runner)
+        self.short_description = short_description(weights, "generator")
+        self.batch_size = batch_size
+
+    def generate(self, mel, face):
+        """(b, 96, 96, 3) BGR float32 from (b, 80, 16) mel windows and the (b, 96, 96, 6) network input."""
+        out = []
+        for start in range(0, len(mel), self._batch):
+            part_mel, part_face = mel[start:start + self._batch], face[start:start + self._batch]
+            result = self._runner(mel=pad_batch(part_mel, self._batch)[..., None].astype(np.float32),
+                                  face=pad_batch(part_face, self._batch).astype(np.float32))
+            out.append(result["image"][:len(part_mel)])
+        return np.concatenate(out)
