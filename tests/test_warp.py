@@ -101,18 +101,31 @@ def test_pixels_away_from_the_mouth_are_unchanged_and_there_is_no_seam():
     assert gradient(out)[band].max() <= 1.25 * gradient(image)[band].max()
 
 
-def test_the_warp_is_fast_enough_for_60_frames_per_second():
+def test_the_warp_samples_only_the_mouth_region(monkeypatch):
+    """What keeps the warp fast whatever the frame size: per frame, one remap over the region
+    inside ring 3, and every pixel outside it left as it is. (No time is asserted: timings belong
+    in benchmarks/, not in a test on shared CPUs.)"""
     photo = cv2.resize(astronaut_frames(1)[0], (1280, 720))
     outer, inner = ring(60, 24, np.array([640.0, 420.0])), ring(48, 0.0, np.array([640.0, 420.0]))
     mouth_warp = warp.MouthWarp(photo, outer, inner)
     opened = inner.copy()
     opened[1:10, 1] += 20
-    seconds = []
-    for _ in range(20):
-        started = time.perf_counter()
-        mouth_warp(photo, outer, opened)
-        seconds.append(time.perf_counter() - started)
-    assert min(seconds) < 1 / 60 / 2  # half of a 60 fps frame's time at most (the best of 20: CPUs are shared)
+    remap, maps = cv2.remap, []
+
+    def counting_remap(source, map_x, map_y, *args, **kwargs):
+        maps.append(map_x.shape)
+        return remap(source, map_x, map_y, *args, **kwargs)
+
+    monkeypatch.setattr(warp.cv2, "remap", counting_remap)
+    out = mouth_warp(photo, outer, opened)
+    x0, y0, x1, y1 = mouth_warp.region
+    assert maps == [(y1 - y0, x1 - x0)]
+    # a mouth 120 px wide in a 720p frame: 229 x 155 px measured, 3.9 % of the frame
+    assert (x1 - x0) * (y1 - y0) < 0.05 * 1280 * 720
+    outside = np.ones(photo.shape[:2], bool)
+    outside[y0:y1, x0:x1] = False
+    assert np.array_equal(out[outside], photo[outside])
+    assert not np.array_equal(out[y0:y1, x0:x1], photo[y0:y1, x0:x1])  # the lips did move
 
 
 # end to end: `--engine landmarks` in sync and sticker
