@@ -32,7 +32,8 @@ import scipy.io.wavfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from tflipsync import audio  # noqa: E402
+from tflipsync.audio import mel as audio_mel, windows as audio_windows  # noqa: E402
+from tflipsync.conventions import SAMPLE_RATE  # noqa: E402
 from tflipsync.data import records  # noqa: E402
 
 T = 5
@@ -49,13 +50,13 @@ def write_fake_clips(out_dir, count, frames=125, seed=0):
                              interpolation=cv2.INTER_CUBIC)
         crops = np.stack([pattern[i % 64 // 2:][:96, i % 50:][:, :96] for i in range(n)])
         crops = np.clip(crops + rng.normal(0, 4, crops.shape), 0, 255).astype(np.uint8)
-        wav = (0.1 * rng.standard_normal(n * audio.SAMPLE_RATE // FPS + 800)).astype(np.float32)
+        wav = (0.1 * rng.standard_normal(n * SAMPLE_RATE // FPS + 800)).astype(np.float32)
         present = rng.random(n) > 0.05
         records.write_clip(os.path.join(out_dir, f"fake{index // 10:03d}", f"{index:05d}.tfrecord"), {
-            "frames": crops, "present": present, "mel_starts": audio.window_starts(np.arange(n), FPS),
+            "frames": crops, "present": present, "mel_starts": audio_windows.window_starts(np.arange(n), FPS),
             "times": np.arange(n) / FPS, "boxes": np.zeros((n, 4)),
             "landmarks": np.full((n, records.MESH_POINTS, 3), np.nan), "audio": wav,
-            "mel": audio.melspectrogram(wav).T, "fps": FPS})
+            "mel": audio_mel.melspectrogram(wav).T, "fps": FPS})
 
 
 def export_jpeg_corpus(data_dir, out_dir):
@@ -68,7 +69,7 @@ def export_jpeg_corpus(data_dir, out_dir):
         for index in np.flatnonzero(clip["present"]):
             cv2.imwrite(os.path.join(video, f"{index}.jpg"), clip["frames"][index])
         pcm = np.clip(clip["audio"] * 32767, -32768, 32767).astype(np.int16)  # ffmpeg's pcm_s16le
-        scipy.io.wavfile.write(os.path.join(video, "audio.wav"), audio.SAMPLE_RATE, pcm)
+        scipy.io.wavfile.write(os.path.join(video, "audio.wav"), SAMPLE_RATE, pcm)
         videos.append(video)
     return videos
 
@@ -122,7 +123,7 @@ class JpegLoader:
                 if frames is None or wrong_frames is None:
                     continue
             rate, pcm = scipy.io.wavfile.read(os.path.join(video, "audio.wav"))
-            spec = audio.melspectrogram(pcm.astype(np.float32) / 32768.0).T
+            spec = audio_mel.melspectrogram(pcm.astype(np.float32) / 32768.0).T
             mel = self.crop_mel(spec.copy(), frame)
             if mel.shape[0] != 16:
                 continue

@@ -81,7 +81,8 @@ def make_clip(path, seconds, size, fps=25):
     import numpy as np
     from skimage import data
 
-    from tflipsync import audio
+    from tflipsync.audio import io as audio_io
+    from tflipsync.conventions import SAMPLE_RATE
 
     height, width = size
     photo = data.astronaut()[40:400, 60:460]
@@ -89,14 +90,14 @@ def make_clip(path, seconds, size, fps=25):
     if scale != 1.0:
         import cv2
         photo = cv2.resize(photo, (int(photo.shape[1] * scale), int(photo.shape[0] * scale)))
-    speech = audio.load_wav(os.path.join(ROOT, "examples", "speech.wav"))
-    total = int(seconds * audio.SAMPLE_RATE)
+    speech = audio_io.load_wav(os.path.join(ROOT, "examples", "speech.wav"))
+    total = int(seconds * SAMPLE_RATE)
     samples = np.tile(speech, total // len(speech) + 1)[:total].astype(np.float32)
     with av.open(path, mode="w") as container:
         video = container.add_stream("libx264", rate=fps)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         video.options = {"crf": "23", "preset": "veryfast"}
-        sound = container.add_stream("aac", rate=audio.SAMPLE_RATE, layout="mono")
+        sound = container.add_stream("aac", rate=SAMPLE_RATE, layout="mono")
         for i in range(int(seconds * fps)):
             canvas = np.full((height, width, 3), 90, np.uint8)
             x = int(round(width * 0.16 + np.sin(i / 7.0) * 10 * scale))
@@ -109,7 +110,7 @@ def make_clip(path, seconds, size, fps=25):
             container.mux(packet)
         for start in range(0, total, 1024):
             piece = av.AudioFrame.from_ndarray(samples[None, start:start + 1024], format="fltp", layout="mono")
-            piece.sample_rate, piece.pts = audio.SAMPLE_RATE, start
+            piece.sample_rate, piece.pts = SAMPLE_RATE, start
             for packet in sound.encode(piece):
                 container.mux(packet)
         for packet in sound.encode():

@@ -14,7 +14,8 @@ import scipy.signal
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-from tflipsync import audio
+from tflipsync.audio import io as audio_io, mel as audio_mel, windows as audio_windows
+from tflipsync.conventions import MEL_FPS, MEL_STEPS
 from tflipsync.errors import InputError
 
 # Max abs difference allowed on the normalised [-4, 4] mel scale.
@@ -102,10 +103,10 @@ def _aligned_correlation(actual, expected):
 def test_load_wav_resamples_espeak_output(speech, speech16k):
     path, samples, rate = speech
     assert rate == 22050  # espeak-ng's native rate, so this exercises resampling
-    loaded = audio.load_wav(path)
+    loaded = audio_io.load_wav(path)
     assert loaded.dtype == np.float32 and loaded.shape == speech16k.shape
     np.testing.assert_allclose(loaded, speech16k, atol=1e-6)
-    native = audio.load_wav(path, sr=rate)
+    native = audio_io.load_wav(path, sr=rate)
     np.testing.assert_allclose(native, samples, atol=1e-7)
 
 
@@ -125,7 +126,7 @@ def test_load_wav_decodes_audio_formats(tmp_path, speech, speech16k, name, codec
         samples = scipy.signal.resample_poly(samples, rate // 50, native_rate // 50)
     path = tmp_path / name
     _encode(path, np.repeat(samples[None], channels, axis=0), rate, codec, options=options)
-    loaded = audio.load_wav(path)
+    loaded = audio_io.load_wav(path)
     assert loaded.dtype == np.float32 and loaded.ndim == 1
     assert abs(loaded.size - speech16k.size) < 0.1 * 16000
     assert _aligned_correlation(loaded, speech16k) > 0.95
@@ -140,7 +141,7 @@ def test_load_wav_reads_audio_track_of_video(tmp_path, speech, speech16k, name, 
     _encode(path, samples, rate, codec, video_frames=int(samples.size / rate * 25))
     with av.open(str(path)) as container:
         assert len(container.streams.video) == 1 and len(container.streams.audio) == 1
-    loaded = audio.load_wav(path)
+    loaded = audio_io.load_wav(path)
     assert abs(loaded.size - speech16k.size) < 0.1 * 16000
     assert _aligned_correlation(loaded, speech16k) > 0.95
 
@@ -148,7 +149,7 @@ def test_load_wav_reads_audio_track_of_video(tmp_path, speech, speech16k, name, 
 def test_load_wav_downmixes_stereo_by_channel_mean(tmp_path, speech16k):
     tone = 0.5 * np.sin(2 * np.pi * 440 * np.arange(speech16k.size) / 16000)
     written = _write_wav(tmp_path / "stereo.wav", np.stack([speech16k, tone]), 16000)
-    loaded = audio.load_wav(tmp_path / "stereo.wav")
+    loaded = audio_io.load_wav(tmp_path / "stereo.wav")
     np.testing.assert_allclose(loaded, written.mean(axis=0), atol=1e-6)
 
 
@@ -159,7 +160,7 @@ def test_load_wav_resamples_to_16k(tmp_path, speech, rate):
     source = scipy.signal.resample_poly(samples, rate // g, native_rate // g)
     path = tmp_path / f"speech_{rate}.flac"
     _encode(path, np.stack([source, source]), rate, "flac")
-    loaded = audio.load_wav(path)
+    loaded = audio_io.load_wav(path)
     assert abs(loaded.size - source.size / rate * 16000) <= 1
     g = np.gcd(rate, 16000)
     expected = scipy.signal.resample_poly(source, 16000 // g, rate // g)
@@ -168,7 +169,7 @@ def test_load_wav_resamples_to_16k(tmp_path, speech, rate):
 
 def _assert_input_error(path, problem, sr=16000):
     with pytest.raises(InputError) as caught:
-        audio.load_wav(path, sr=sr)
+        audio_io.load_wav(path, sr=sr)
     message = str(caught.value)
     assert "\n" not in message and str(path) in message and problem in message
     # No decoder exception chained behind ours: the user sees one line, not av's traceback.
@@ -205,7 +206,7 @@ def test_load_wav_rejects_file_without_samples(tmp_path):
 def test_load_wav_rejects_bad_rate(speech):
     for sr in (0, -16000):
         with pytest.raises(ValueError, match="positive"):
-            audio.load_wav(speech[0], sr=sr)
+            audio_io.load_wav(speech[0], sr=sr)
 
 
 # --------------------------------------------------------------------------------------------
@@ -233,20 +234,20 @@ def noise():
 
 def test_mel_basis_matches_librosa():
     expected = librosa.filters.mel(sr=16000, n_fft=800, n_mels=80, fmin=55, fmax=7600)
-    basis = audio.mel_basis()
-    assert basis.shape == (80, 401) and basis is audio.mel_basis()
+    basis = audio_mel.mel_basis()
+    assert basis.shape == (80, 401) and basis is audio_mel.mel_basis()
     assert not basis.flags.writeable
     assert np.abs(basis - expected).max() < 1e-6
 
 
 def test_melspectrogram_matches_librosa(speech16k, noise):
     for wav in (speech16k, noise):
-        mel = audio.melspectrogram(wav)
+        mel = audio_mel.melspectrogram(wav)
         assert mel.dtype == np.float32 and mel.shape == (80, 1 + wav.size // 200)
         assert np.abs(mel - _librosa_mel(wav)).max() < MEL_TOLERANCE
     # The quiet tail reaches the -4 floor, the speech the upper range: the test covers both ends.
-    assert audio.melspectrogram(noise)[:, -10:].max() == -4.0
-    assert audio.melspectrogram(speech16k).max() > 0.0
+    assert audio_mel.melspectrogram(noise)[:, -10:].max() == -4.0
+    assert audio_mel.melspectrogram(speech16k).max() > 0.0
 
 
 @pytest.mark.parametrize("length", [1, 2, 3, 150, 399, 400, 401, 1000, 2000 * 200 - 1, 2000 * 200 + 777])
@@ -256,40 +257,40 @@ def test_melspectrogram_in_blocks_equals_the_whole_signal_computation(length):
     the padding and at the block boundaries (blocks of 2,000 frames)."""
     wav = np.random.default_rng(length).uniform(-1, 1, length).astype(np.float32)
     x = wav.astype(np.float64)
-    padded = np.pad(np.concatenate([x[:1], x[1:] - audio.PREEMPHASIS * x[:-1]]), 400, mode="reflect")
+    padded = np.pad(np.concatenate([x[:1], x[1:] - audio_mel.PREEMPHASIS * x[:-1]]), 400, mode="reflect")
     frames = np.lib.stride_tricks.sliding_window_view(padded, 800)[::200]
-    power = audio.mel_basis() @ np.abs(np.fft.rfft(frames * audio._hann(), axis=1)).T
-    db = 20.0 * np.log10(np.maximum(1e-5, power)) - audio.REF_LEVEL_DB
-    want = np.clip(8.0 * (db - audio.MIN_LEVEL_DB) / -audio.MIN_LEVEL_DB - 4.0, -4.0, 4.0).astype(np.float32)
-    got = audio.melspectrogram(wav)
+    power = audio_mel.mel_basis() @ np.abs(np.fft.rfft(frames * audio_mel._hann(), axis=1)).T
+    db = 20.0 * np.log10(np.maximum(1e-5, power)) - audio_mel.REF_LEVEL_DB
+    want = np.clip(8.0 * (db - audio_mel.MIN_LEVEL_DB) / -audio_mel.MIN_LEVEL_DB - 4.0, -4.0, 4.0).astype(np.float32)
+    got = audio_mel.melspectrogram(wav)
     assert got.shape == want.shape == (80, 1 + length // 200)
     np.testing.assert_array_equal(got, want)
 
 
 def test_melspectrogram_rejects_empty_and_2d():
     with pytest.raises(ValueError):
-        audio.melspectrogram(np.zeros(0))
+        audio_mel.melspectrogram(np.zeros(0))
     with pytest.raises(ValueError):
-        audio.melspectrogram(np.zeros((2, 800)))
+        audio_mel.melspectrogram(np.zeros((2, 800)))
 
 
 def test_tf_melspectrogram_matches_numpy(speech16k, noise):
-    expected = audio.melspectrogram(speech16k)
-    eager = audio.tf_melspectrogram(tf.constant(speech16k)).numpy()
+    expected = audio_mel.melspectrogram(speech16k)
+    eager = audio_mel.tf_melspectrogram(tf.constant(speech16k)).numpy()
     assert eager.shape == expected.shape
     assert np.abs(eager - expected).max() < MEL_TOLERANCE
 
     n = noise.size
     batch = np.stack([speech16k[:n], noise])
-    batched = audio.tf_melspectrogram(tf.constant(batch)).numpy()
+    batched = audio_mel.tf_melspectrogram(tf.constant(batch)).numpy()
     assert batched.shape == (2, 80, 1 + n // 200)
     for wav, mel in zip(batch, batched):
-        assert np.abs(mel - audio.melspectrogram(wav)).max() < MEL_TOLERANCE
+        assert np.abs(mel - audio_mel.melspectrogram(wav)).max() < MEL_TOLERANCE
 
-    dynamic = tf.function(audio.tf_melspectrogram,
+    dynamic = tf.function(audio_mel.tf_melspectrogram,
                           input_signature=[tf.TensorSpec([None, None], tf.float32)])
     assert np.abs(dynamic(batch).numpy() - batched).max() < MEL_TOLERANCE
-    static = tf.function(audio.tf_melspectrogram).get_concrete_function(
+    static = tf.function(audio_mel.tf_melspectrogram).get_concrete_function(
         tf.TensorSpec([n], tf.float32))
     assert static.structured_outputs.shape.as_list() == [80, 1 + n // 200]
     assert np.abs(static(tf.constant(noise)).numpy() - batched[1]).max() < MEL_TOLERANCE
@@ -297,13 +298,13 @@ def test_tf_melspectrogram_matches_numpy(speech16k, noise):
 
 def test_tf_melspectrogram_rejects_short_static_input():
     with pytest.raises(ValueError, match="400"):
-        audio.tf_melspectrogram(tf.zeros([400]))
+        audio_mel.tf_melspectrogram(tf.zeros([400]))
 
 
 class _MelModule(tf.Module):
     def __init__(self, length):
         super().__init__()
-        self.mel = tf.function(lambda wav: {"mel": audio.tf_melspectrogram(wav)},
+        self.mel = tf.function(lambda wav: {"mel": audio_mel.tf_melspectrogram(wav)},
                                input_signature=[tf.TensorSpec([length], tf.float32)])
 
 
@@ -323,7 +324,7 @@ def test_tflite_builtin_ops_match_numpy(tmp_path, speech16k, length):
     assert not any(op.startswith("Flex") or op in ("CUSTOM", "DELEGATE", "RFFT2D") for op in ops)
 
     wav = speech16k[:length]
-    expected = audio.melspectrogram(wav)
+    expected = audio_mel.melspectrogram(wav)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice
         interpreters = [Interpreter(model_content=model), tf.lite.Interpreter(model_content=model)]
@@ -343,9 +344,9 @@ def _columns(total):
 
 
 def test_window_constants_and_mel_start():
-    assert (audio.MEL_FPS, audio.MEL_STEPS) == (80, 16)
-    assert audio.mel_start(5, 25) == 16
-    assert [audio.mel_start(f, 25) for f in range(200)] == [int(3.2 * f) for f in range(200)]
+    assert (MEL_FPS, MEL_STEPS) == (80, 16)
+    assert audio_windows.mel_start(5, 25) == 16
+    assert [audio_windows.mel_start(f, 25) for f in range(200)] == [int(3.2 * f) for f in range(200)]
 
 
 @pytest.mark.parametrize("fps", FPS_CASES)
@@ -353,63 +354,99 @@ def test_window_starts_equals_scalar_formula(fps):
     frames = np.arange(0, 20000)
     for offset in (0, -1, 3):
         expected = [int(80.0 * ((f + offset) / float(fps))) for f in frames]
-        vectorised = audio.window_starts(frames, fps, offset)
+        vectorised = audio_windows.window_starts(frames, fps, offset)
         assert vectorised.dtype == np.int64
         assert vectorised.tolist() == expected
-    assert audio.window_starts(frames, fps).tolist() == [audio.mel_start(f, fps) for f in frames]
+    assert audio_windows.window_starts(frames, fps).tolist() == [audio_windows.mel_start(f, fps) for f in frames]
 
 
 def test_sync_window():
     mel = _columns(100)
-    window = audio.sync_window(mel, 5, 25)
+    window = audio_windows.sync_window(mel, 5, 25)
     np.testing.assert_array_equal(window, mel[:, 16:32])
-    assert audio.sync_window(mel, 26, 25).shape == (80, 16)  # starts at 83, ends at 99
-    assert audio.sync_window(mel, 27, 25) is None  # starts at 86, would end at 102
-    assert audio.sync_window(mel, -1, 25) is None
+    assert audio_windows.sync_window(mel, 26, 25).shape == (80, 16)  # starts at 83, ends at 99
+    assert audio_windows.sync_window(mel, 27, 25) is None  # starts at 86, would end at 102
+    assert audio_windows.sync_window(mel, -1, 25) is None
 
 
 def test_frame_windows():
     mel = _columns(100)
-    windows = audio.frame_windows(mel, 3, 25)
+    windows = audio_windows.frame_windows(mel, 3, 25)
     assert windows.shape == (5, 80, 16)
     for k, start in enumerate(int(3.2 * f) for f in range(2, 7)):
         np.testing.assert_array_equal(windows[k], mel[:, start:start + 16])
-    assert audio.frame_windows(mel, 0, 25) is None
-    assert audio.frame_windows(mel, 1, 25).shape == (5, 80, 16)
-    assert audio.frame_windows(mel, 23, 25) is not None  # last window starts at int(3.2 * 26) = 83
-    assert audio.frame_windows(mel, 24, 25) is None  # last window would start at 86
+    assert audio_windows.frame_windows(mel, 0, 25) is None
+    assert audio_windows.frame_windows(mel, 1, 25).shape == (5, 80, 16)
+    assert audio_windows.frame_windows(mel, 23, 25) is not None  # last window starts at int(3.2 * 26) = 83
+    assert audio_windows.frame_windows(mel, 24, 25) is None  # last window would start at 86
     for fps in FPS_CASES:
-        starts = audio.window_starts(np.arange(10, 13), fps, offset=-1)
-        got = audio.frame_windows(mel, 10, fps, count=3)
+        starts = audio_windows.window_starts(np.arange(10, 13), fps, offset=-1)
+        got = audio_windows.frame_windows(mel, 10, fps, count=3)
         np.testing.assert_array_equal(got[:, 0, 0], starts)
 
 
 def test_inference_windows():
-    mel = audio.melspectrogram(np.zeros(160000, dtype=np.float32))  # 10 s of audio
+    mel = audio_mel.melspectrogram(np.zeros(160000, dtype=np.float32))  # 10 s of audio
     assert mel.shape == (80, 801)
     mel = _columns(801)
-    windows = audio.inference_windows(mel, 25)
+    windows = audio_windows.inference_windows(mel, 25)
     assert windows.shape == (247, 80, 16)
     np.testing.assert_array_equal(windows[-1], mel[:, -16:])
     assert windows[:-1, 0, 0].tolist() == [int(i * 3.2) for i in range(246)]
     for fps in FPS_CASES:
-        windows = audio.inference_windows(mel, fps)
+        windows = audio_windows.inference_windows(mel, fps)
         regular = windows.shape[0] - 1
         assert windows[:-1, 0, 0].tolist() == [int(i * (80.0 / fps)) for i in range(regular)]
         assert windows[-1, 0, 0] == 801 - 16
         assert int(regular * (80.0 / fps)) + 16 > 801  # the next regular chunk would overrun
-    assert audio.inference_windows(_columns(16), 25).shape == (2, 80, 16)
+    assert audio_windows.inference_windows(_columns(16), 25).shape == (2, 80, 16)
     with pytest.raises(ValueError):
-        audio.inference_windows(_columns(15), 25)
+        audio_windows.inference_windows(_columns(15), 25)
 
 
 def test_tf_gather_windows_in_dataset():
     mel = _columns(120)
-    starts = audio.window_starts(np.arange(0, 30), 25)
+    starts = audio_windows.window_starts(np.arange(0, 30), 25)
     starts = starts[starts + 16 <= 120].astype(np.int32)
-    eager = audio.tf_gather_windows(tf.constant(mel), tf.constant(starts)).numpy()
+    eager = audio_windows.tf_gather_windows(tf.constant(mel), tf.constant(starts)).numpy()
     assert eager.shape == (starts.size, 80, 16)
     for k, start in enumerate(starts):
-        np.testing.assert_array_equal(eager[k], audio.sync_window(mel, k, 25))
-    dataset = tf.data.Dataset.from_tensors((mel, starts)).map(audio.tf_gather_windows)
+        np.testing.assert_array_equal(eager[k], audio_windows.sync_window(mel, k, 25))
+    dataset = tf.data.Dataset.from_tensors((mel, starts)).map(audio_windows.tf_gather_windows)
     np.testing.assert_array_equal(next(iter(dataset)).numpy(), eager)
+
+
+def test_cut_windows_is_slicing_and_refuses_windows_outside_the_mel():
+    mel = _columns(40)
+    starts = np.array([[0, 3], [20, 24]])
+    windows = audio_windows.cut_windows(mel, starts)
+    assert windows.shape == (2, 2, 80, 16) and windows.flags.c_contiguous
+    for index in np.ndindex(starts.shape):
+        np.testing.assert_array_equal(windows[index], mel[:, starts[index]:starts[index] + 16])
+    assert audio_windows.cut_windows(mel, []).shape == (0, 80, 16)
+    for bad in (-1, 25):
+        with pytest.raises(ValueError, match=f"mel column {bad} "):
+            audio_windows.cut_windows(mel, [0, bad])
+
+
+@pytest.mark.parametrize("total", [5, 16, 100])
+def test_output_windows_clamp_starts_and_pad_a_short_mel(total):
+    mel = _columns(total)
+    for fps in FPS_CASES:
+        for offset in (-1, 0):
+            count = 40
+            windows = audio_windows.output_windows(mel, count, fps, offset)
+            assert windows.shape == (count, 80, 16) and windows.dtype == np.float32
+            padded = np.pad(mel, ((0, 0), (0, max(0, 16 - total))), constant_values=mel.min())
+            for j in range(count):
+                start = min(max(int(80.0 * ((j + offset) / float(fps))), 0), padded.shape[1] - 16)
+                np.testing.assert_array_equal(windows[j], padded[:, start:start + 16])
+            in_graph = audio_windows.tf_output_windows(tf.constant(mel), tf.constant(count), tf.constant(fps, tf.float64),
+                                                       offset).numpy()
+            np.testing.assert_array_equal(in_graph, windows)
+
+
+def test_fits_masks_tensors_as_arrays():
+    starts = np.array([-1, 0, 84, 85])
+    assert audio_windows.fits(starts, 100).tolist() == [False, True, True, False]
+    assert audio_windows.fits(tf.constant(starts), 100).numpy().tolist() == [False, True, True, False]

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from media import astronaut_frames, write_video
-from tflipsync import audio
+from tflipsync.audio import io as audio_io, mel as audio_mel
+from tflipsync.conventions import SAMPLE_RATE
 from tflipsync.faces import mesh as face_mesh
 from tflipsync.corpus import preprocess, synth
 from tflipsync.data import expert_dataset, generator_dataset, records
@@ -65,8 +66,8 @@ def real_clip(tmp_path_factory):
     missing = [w for w in ALSA_WORDS if not os.path.isfile(f"{ALSA_SOUNDS}/{w}.wav")]
     if missing:
         pytest.fail(f"{ALSA_SOUNDS} lacks {missing}: `apt-get install alsa-utils` (make test does it)")
-    speech = np.concatenate([audio.load_wav(f"{ALSA_SOUNDS}/{w}.wav") for w in ALSA_WORDS])
-    frames = int(len(speech) / audio.SAMPLE_RATE * 25)
+    speech = np.concatenate([audio_io.load_wav(f"{ALSA_SOUNDS}/{w}.wav") for w in ALSA_WORDS])
+    frames = int(len(speech) / SAMPLE_RATE * 25)
     root = tmp_path_factory.mktemp("real")
     (root / "astronaut").mkdir()
     write_video(root / "astronaut" / "00001.mp4", astronaut_frames(frames), 25, speech)
@@ -80,7 +81,7 @@ def test_real_photo_and_speech_go_through_both_pipelines(real_clip):
     data, speech, frames = real_clip
     clip = records.read_clip(str(data / "astronaut" / "00001.tfrecord"))
     assert clip["num_frames"] == frames and clip["present"].mean() >= 0.99
-    mel = audio.melspectrogram(clip["audio"])
+    mel = audio_mel.melspectrogram(clip["audio"])
     expert = next(iter(expert_dataset(str(data), 8, seed=1)))
     assert expert["face"].shape == (8, 48, 96, 15) and expert["mel"].shape == (8, 80, 16, 1)
     # every mel window in the batch is a real window of this clip's speech

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tflipsync import audio
+from tflipsync.audio import io as audio_io, mel as audio_mel
 from tflipsync.weights import bundled
 from tflipsync.corpus import preprocess, synth
 from tflipsync.inference import plan, sync
@@ -67,7 +67,7 @@ def test_tflite_float_modes_match_keras_and_audio_to_mel_matches_numpy(generator
     for runtime in ("tf", "litert"):
         runner = tflite.interpreter(fp32, 1, runtime).get_signature_runner("audio_to_mel")
         pcm = np.random.default_rng(1).uniform(-0.5, 0.5, tflite.PCM_SAMPLES).astype(np.float32)
-        assert np.abs(runner(pcm=pcm)["mel"] - audio.melspectrogram(pcm)).max() < 2e-3
+        assert np.abs(runner(pcm=pcm)["mel"] - audio_mel.melspectrogram(pcm)).max() < 2e-3
     fp16, _ = tflite.convert("generator", generator, "fp16", batch=1)
     assert len(fp16) < 0.6 * len(fp32)
     assert metrics.pooled_psnr(tflite.run_tflite(fp16, "generator", samples)[0], reference) >= 40.0
@@ -167,7 +167,7 @@ def test_savedmodel_serves_uint8_like_keras_and_from_pcm_cuts_sync_windows(gener
 def test_sync_engines_give_the_keras_video(engine, generator, tmp_path):
     wav = os.path.join(ROOT, "examples", "speech.wav")
     short = tmp_path / "short.wav"
-    audio.write_wav(short, audio.load_wav(wav)[:16000])
+    audio_io.write_wav(short, audio_io.load_wav(wav)[:16000])
     face = os.path.join(ROOT, "examples", "astronaut.jpg")
     if engine == "tflite":
         weights = str(tmp_path / "g.tflite")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from media import astronaut_frames, espeak, write_video
-from tflipsync import audio
+from tflipsync.audio import io as audio_io, mel as audio_mel, windows as audio_windows
 from tflipsync.corpus import preprocess
 from tflipsync.data import records
 
@@ -20,7 +20,7 @@ FRAMES = 60
 def speech(tmp_path_factory):
     path = espeak(tmp_path_factory.mktemp("speech") / "speech.wav",
                   "The quick brown fox jumps over the lazy dog near the river bank.")
-    return audio.load_wav(path)
+    return audio_io.load_wav(path)
 
 
 @pytest.fixture(scope="module")
@@ -82,10 +82,10 @@ def test_record_contents_line_up(batch, name, fps):
     assert clip["source_size"].tolist() == [360, 640]
     assert clip["present"].mean() >= 0.99
     # frame/mel alignment: the original's int(80 * i / fps)
-    assert clip["mel_starts"].tolist() == [audio.mel_start(i, fps) for i in range(n)]
-    wav = audio.load_wav(str(root / "good" / f"{name}.mp4"))
+    assert clip["mel_starts"].tolist() == [audio_windows.mel_start(i, fps) for i in range(n)]
+    wav = audio_io.load_wav(str(root / "good" / f"{name}.mp4"))
     assert np.array_equal(clip["audio"], wav)
-    assert np.allclose(clip["mel"], audio.melspectrogram(wav).T, atol=1e-5)
+    assert np.allclose(clip["mel"], audio_mel.melspectrogram(wav).T, atol=1e-5)
     # the landmarks' mouth lies in the lower half of the crop box, the eyes in the upper half
     lm = clip["landmarks"][clip["present"]]
     box = clip["boxes"][clip["present"]]
@@ -102,7 +102,7 @@ def test_variable_frame_rate_clip_is_timed_by_timestamps(batch):
     durations = [40 if i % 3 else 80 for i in range(FRAMES)]
     times_ms = np.cumsum([0] + durations[:-1])
     assert clip["mel_starts"].tolist() == [int(80.0 * t / 1000.0) for t in times_ms]
-    assert clip["mel_starts"].tolist() != [audio.mel_start(i, clip["fps"]) for i in range(FRAMES)]
+    assert clip["mel_starts"].tolist() != [audio_windows.mel_start(i, clip["fps"]) for i in range(FRAMES)]
 
 
 def test_rerun_skips_finished_clips(batch, tmp_path):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from media import astronaut_frames, espeak, write_video
-from tflipsync import audio
+from tflipsync.audio import io as audio_io
 from tflipsync.inference import sync
 from tflipsync.errors import InputError
 
@@ -20,7 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def write_wav(path, samples):
-    return audio.write_wav(path, np.asarray(samples, np.float32))
+    return audio_io.write_wav(path, np.asarray(samples, np.float32))
 
 
 @pytest.fixture(scope="module")

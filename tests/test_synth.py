@@ -5,7 +5,9 @@ import os
 import numpy as np
 import pytest
 
-from tflipsync import audio, cli
+from tflipsync import cli
+from tflipsync.audio import io as audio_io
+from tflipsync.conventions import SAMPLE_RATE
 from tflipsync.faces import detect, mesh as face_mesh
 from tflipsync.corpus import synth
 from tflipsync.media import video
@@ -96,7 +98,7 @@ def test_mp4_streams_match_the_record(corpus):
         assert info.has_audio and info.fps == record["fps"]
         assert frames.shape == (n_frames, *record["frame_size"], 3)
         assert 2.0 - 1 / info.fps <= n_frames / info.fps <= 3.0
-        decoded = audio.load_wav(path)
+        decoded = audio_io.load_wav(path)
         reference = record["audio"].astype(np.float32) / 32767
         assert len(reference) == n_frames * synth.SAMPLE_RATE // int(record["fps"])
         assert abs(len(decoded) - len(reference)) <= 1024
@@ -115,7 +117,7 @@ def test_record_contents(corpus):
         assert record["outer_lips"].shape == (n, 20, 2) and record["inner_lips"].shape == (n, 12, 2)
         assert record["face_box"].shape == (n, 4) and record["pose"].shape == (n, 2, 3)
         np.testing.assert_allclose(record["times"], np.arange(n) / record["fps"])
-        assert record["sample_rate"] == synth.SAMPLE_RATE == audio.SAMPLE_RATE
+        assert record["sample_rate"] == synth.SAMPLE_RATE == SAMPLE_RATE
         assert record["voice"].dtype.kind == "U" and len(str(record["text"]).split()) >= 2
         assert 120 <= int(record["rate"]) <= 200 and 30 <= int(record["pitch"]) <= 70
         assert str(record["speaker"]) == name.split("/")[0] and record["seed"] == SEED

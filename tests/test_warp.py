@@ -12,7 +12,7 @@ import pytest
 
 from media import astronaut_frames, espeak, write_video
 from test_sync import BAD_INPUTS, ROOT, bad_input, read_video, speech_seconds, write_wav
-from tflipsync import audio
+from tflipsync.audio import io as audio_io
 from tflipsync.inference import sticker, sync, warp
 from tflipsync.errors import InputError
 
@@ -147,7 +147,7 @@ def options(media, out, **changes):
 
 
 def frame_energy(path, count, fps):
-    wav = audio.load_wav(path)
+    wav = audio_io.load_wav(path)
     return np.array([np.sqrt(np.mean(wav[int(j / fps * 16000):int((j + 1) / fps * 16000)] ** 2) + 1e-12)
                      for j in range(count)])
 

@@ -25,7 +25,7 @@ from absl import flags
 from tflipsync.faces import crop, detect, mesh as face_mesh, track
 from tflipsync.media import video
 from tflipsync.errors import InputError
-from tflipsync.conventions import SYNC_FRAMES
+from tflipsync.conventions import MEL_STEPS, SAMPLE_RATE, SYNC_FRAMES
 
 MIN_FACE_FRAMES = 16  # the original skips clips with <= 3 * 5 = 15 face frames
 WINDOW = SYNC_FRAMES
@@ -101,7 +101,7 @@ def process_clip(source, out_path):
         (status, reason): ("written", ""), or ("skipped", "<category>: <detail>") where the
         category is one of: corrupt, no video, no audio, no face, too short.
     """
-    from tflipsync import audio
+    from tflipsync.audio import io as audio_io, mel as audio_mel
     from tflipsync.data import records
 
     _Worker.start()
@@ -111,7 +111,7 @@ def process_clip(source, out_path):
         category = "no video" if "no video stream" in err.problem else "corrupt"
         return "skipped", f"{category}: {err.problem}"
     try:
-        wav = audio.load_wav(source)
+        wav = audio_io.load_wav(source)
     except InputError as err:
         category = "no audio" if "no audio" in err.problem else "corrupt"
         return "skipped", f"{category}: {err.problem}"
@@ -135,9 +135,9 @@ def process_clip(source, out_path):
     if present.sum() < MIN_FACE_FRAMES or not _usable_windows(present):
         return "skipped", (f"too short: {int(present.sum())} of {len(present)} frames have a face "
                            f"(needs {MIN_FACE_FRAMES}, {WINDOW} in a row)")
-    mel = audio.melspectrogram(wav)
-    if mel.shape[1] < audio.MEL_STEPS:
-        return "skipped", f"too short: {len(wav) / audio.SAMPLE_RATE:.2f} s of audio"
+    mel = audio_mel.melspectrogram(wav)
+    if mel.shape[1] < MEL_STEPS:
+        return "skipped", f"too short: {len(wav) / SAMPLE_RATE:.2f} s of audio"
 
     n = len(present)
     crops = np.zeros((n, records.CROP, records.CROP, 3), np.uint8)

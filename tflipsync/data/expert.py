@@ -10,12 +10,13 @@ uniform negative where none does).
 
 import tensorflow as tf
 
+from tflipsync.audio import windows as audio_windows
 from tflipsync.data import sampling
 
 
 def expert_anchors(clip):
     """bool (N,): starts whose sync window mel_starts[i] .. +16 lies inside the mel."""
-    return sampling.mel_fits(clip["mel_starts"], tf.shape(clip["mel"])[0])
+    return audio_windows.fits(clip["mel_starts"], tf.shape(clip["mel"])[0])
 
 
 def draw_expert_windows(clip, samples, key, hard_negative_prob, hard_negative_offsets):

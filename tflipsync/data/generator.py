@@ -9,12 +9,13 @@ sync window is at mel_starts[i].
 
 import tensorflow as tf
 
+from tflipsync.audio import windows as audio_windows
 from tflipsync.data import sampling
 
 
 def generator_anchors(clip):
     """bool (N,): starts i >= 1 whose per-frame windows (frames i-1..i+3) and sync window fit."""
-    fits = sampling.mel_fits(clip["mel_starts"], tf.shape(clip["mel"])[0])
+    fits = audio_windows.fits(clip["mel_starts"], tf.shape(clip["mel"])[0])
     previous_fits = tf.concat([[False], fits[:-1]], axis=0)  # previous_fits[f] = fits[f - 1]
     return sampling.windows_all(previous_fits) & fits
 

@@ -23,7 +23,7 @@ import os
 
 import tensorflow as tf
 
-from tflipsync.audio import MEL_STEPS
+from tflipsync.audio import windows as audio_windows
 from tflipsync.data import records
 from tflipsync.conventions import SYNC_FRAMES
 
@@ -107,11 +107,6 @@ def windows_all(flags, length=WINDOW):
     return tf.equal(counts[length:length + n], counts[:n])
 
 
-def mel_fits(mel_starts, mel_rows):
-    """bool (N,): the 16-row mel window starting at mel_starts[f] lies inside [0, mel_rows)."""
-    return (mel_starts >= 0) & (mel_starts + MEL_STEPS <= mel_rows)
-
-
 def with_windows(clip, anchor_mask):
     """Adds the clip's face-window and anchor masks and whether it can give samples.
 
@@ -191,10 +186,8 @@ def gather_frames(frames, starts, lower_half=False):
 
 
 def gather_mel(mel, starts):
-    """float32 (..., 80, 16, 1): rows starts .. starts+15 of the (M, 80) time-major mel."""
-    index = starts[..., tf.newaxis] + tf.range(MEL_STEPS)  # (..., 16)
-    windows = tf.gather(mel, index)  # (..., 16, 80)
-    return tf.expand_dims(tf.linalg.matrix_transpose(windows), -1)
+    """float32 (..., 80, 16, 1): the windows at `starts` (...) of a record's time-major (M, 80) mel."""
+    return audio_windows.tf_gather_windows(tf.transpose(mel), starts)[..., tf.newaxis]
 
 
 def shuffle_blocks(samples, clips_per_block, key):

@@ -6,7 +6,7 @@ plain pixels):
   serving_default(face uint8 (B, 96, 96, 3) RGB, the frame's face crop;
                   reference uint8 (B, 96, 96, 3) RGB, the identity reference (the same crop for
                   the fixed-reference protocol);
-                  mel float32 (B, 80, 16), normalised mel windows, `tflipsync.audio`)
+                  mel float32 (B, 80, 16), normalised mel windows, `tflipsync.audio.windows`)
       -> image uint8 (B, 96, 96, 3) RGB, the crop with a new lower half.
   from_pcm(pcm float32 (N,), 16 kHz mono in [-1, 1], N > 400, starting at the batch's first frame;
            face, reference as above; fps float32 ())
@@ -21,7 +21,7 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-from tflipsync import audio
+from tflipsync.audio import mel as audio_mel, windows as audio_windows
 from tflipsync.errors import InputError
 
 FACE = tf.TensorSpec([None, 96, 96, 3], tf.uint8)
@@ -59,12 +59,8 @@ class ServingModule(tf.Module):
                                   tf.TensorSpec([None, 96, 96, 3], tf.uint8, name="reference"),
                                   tf.TensorSpec([], tf.float32, name="fps")])
     def from_pcm(self, pcm, face, reference, fps):
-        mel = audio.tf_melspectrogram(pcm)  # (80, T)
-        frames = tf.range(tf.shape(face)[0], dtype=tf.float64) - 1.0
-        # float64 and truncation toward zero, as audio.window_starts
-        starts = tf.cast(80.0 * (frames / tf.cast(fps, tf.float64)), tf.int32)
-        starts = tf.clip_by_value(starts, 0, tf.maximum(tf.shape(mel)[1] - audio.MEL_STEPS, 0))
-        windows = audio.tf_gather_windows(mel, starts)  # (B, 80, 16)
+        mel = audio_mel.tf_melspectrogram(pcm)  # (80, T)
+        windows = audio_windows.tf_output_windows(mel, tf.shape(face)[0], fps, offset=-1)  # (B, 80, 16)
         return self._generate(face, reference, windows)
 
 

@@ -17,7 +17,7 @@ TensorFlow (Flex) ops fails to convert instead of producing a file that phones c
 
 Signatures: the generator's "generate" (mel (B, 80, 16, 1), face (B, 96, 96, 6) -> image
 (B, 96, 96, 3), BGR in [0, 1]) and, in float files, "audio_to_mel" (pcm (N,) 16 kHz -> mel
-(80, 1 + N // 200), audio.tf_melspectrogram); the expert's "embed" (mel, face (B, 48, 96, 15) ->
+(80, 1 + N // 200), tflipsync.audio.mel.tf_melspectrogram); the expert's "embed" (mel, face (B, 48, 96, 15) ->
 audio_embedding, face_embedding).
 """
 
@@ -45,7 +45,7 @@ def input_shapes(kind, batch):
 def _module(kind, model, batch, audio_to_mel):
     import tensorflow as tf
 
-    from tflipsync import audio
+    from tflipsync.audio import mel as audio_mel
     from tflipsync.deploy import graph
 
     run = graph.inference_function(model)
@@ -61,7 +61,7 @@ def _module(kind, model, batch, audio_to_mel):
         module.embed = tf.function(embed, input_signature=specs)
     signatures = {SIGNATURE[kind]: getattr(module, SIGNATURE[kind])}
     if audio_to_mel:
-        module.audio_to_mel = tf.function(lambda pcm: {"mel": audio.tf_melspectrogram(pcm)},
+        module.audio_to_mel = tf.function(lambda pcm: {"mel": audio_mel.tf_melspectrogram(pcm)},
                                           input_signature=[tf.TensorSpec([PCM_SAMPLES], tf.float32, name="pcm")])
         signatures["audio_to_mel"] = module.audio_to_mel
     return module, signatures

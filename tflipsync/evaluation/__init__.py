@@ -47,6 +47,7 @@ import tempfile
 
 import numpy as np
 
+from tflipsync.audio import windows as audio_windows
 from tflipsync.errors import InputError
 from tflipsync.evaluation import metrics
 from tflipsync.conventions import FACE_SIZE, MEL_STEPS, SYNC_FRAMES
@@ -136,7 +137,7 @@ def lower_half_windows(frames, starts):
 
 def mel_windows(mel, mel_starts, frames):
     """(len(frames), 80, 16) windows of a time-major (M, 80) mel at the given video frames."""
-    return np.stack([mel[mel_starts[k]:mel_starts[k] + MEL_STEPS].T for k in frames]).astype(np.float32)
+    return audio_windows.cut_windows(mel.T, np.asarray(mel_starts)[np.asarray(frames, np.int64)]).astype(np.float32)
 
 
 class ExpertEmbedder:

@@ -1,8 +1,14 @@
 """`tflipsync generate`: runs the generator on one face and a speech file, frame by frame.
 
-This is the network-level job (no face detection or paste-back): the face crop given by `--box`
-is the reference and the masked target for every video frame, each frame gets its mel window by
-the original inference convention, and a contact sheet of the generated faces is written.
+This is the network-level job (no paste-back): the face crop is the reference and the masked
+target for every video frame, and a contact sheet of the generated faces is written. The face is
+the `--box` region or, without it, the main face the detector finds, padded and cropped as `sync`
+crops it (tflipsync/faces). There is one frame per 1 / fps of audio, and frame j gets the mel
+window starting at frame j - 1, the training convention `sync` uses (`audio.windows`).
+
+Until the window cutter was made one, `generate` used the original inference script's windows
+(starting at frame j, the last one moved back to the end of the audio), so its faces differ from
+those of earlier versions: each is now driven by audio one frame earlier.
 """
 
 import os
@@ -10,12 +16,11 @@ import time
 
 import numpy as np
 
-from tflipsync import audio
+from tflipsync.audio import io as audio_io, mel as audio_mel, windows as audio_windows
 from tflipsync.faces import crop as faces_crop
 from tflipsync.media import images
-from tflipsync.errors import InputError
-from tflipsync.conventions import SAMPLE_RATE
-
+from tflipsync.errors import InputError, require_file
+from tflipsync.conventions import MEL_STEPS, SAMPLE_RATE
 
 
 def generate_faces(face_crop, mel_windows, model, batch_size=32, progress=True):
@@ -46,6 +51,32 @@ def generate_faces(face_crop, mel_windows, model, batch_size=32, progress=True):
     return np.concatenate(outputs, axis=0)
 
 
+def face_input(image_path, box=None):
+    """The face of an image as the generator takes it, cut as `sync` cuts faces.
+
+    Args:
+      image_path: PNG, JPEG, BMP or GIF file.
+      box: (top, bottom, left, right) pixels, or None to find the main face with the detector
+        (padded by `faces.crop.pad_box`, as `sync` pads it).
+
+    Returns:
+      (96, 96, 3) BGR in [0, 1], float32.
+
+    Raises:
+      InputError: the box is not inside the image, or no face is found in it.
+    """
+    rgb = images.read_image(image_path)
+    if box is not None:
+        return faces_crop.face_input(rgb, faces_crop.flag_box(box, rgb.shape[:2]))
+    from tflipsync.faces import detect, track
+
+    with detect.FaceDetector() as detector:
+        face = track.main_face([rgb], detector)
+    if not face.present[0]:
+        raise InputError(image_path, "no face found (give its box with --box top,bottom,left,right)")
+    return faces_crop.face_input(rgb, faces_crop.pad_box(face.boxes[0], rgb.shape[:2]))
+
+
 def run_generate(face, audio_path, out, box=None, fps=25.0, weights=None, width=None,
                  batch_size=32, columns=10, max_frames=50, progress=True):
     """Runs the whole job and returns a summary dict; see the module docstring.
@@ -53,21 +84,23 @@ def run_generate(face, audio_path, out, box=None, fps=25.0, weights=None, width=
     Without `weights` the embedded default model is used (tflipsync/weights/bundled.py); `width` is the
     width `weights` were made for (default 1.0, the official checkpoints' width).
     """
-    from tflipsync.weights import bundled
-
     if fps <= 0:
         raise InputError("--fps", f"must be positive, got {fps}")
     for path in (face, audio_path) + ((weights,) if weights else ()):
         if os.path.abspath(out) == os.path.abspath(path):
             raise InputError(out, "the output path is one of the inputs")
-    rgb = images.read_image(face)
-    whole = (0, 0, rgb.shape[1], rgb.shape[0])
-    crop = faces_crop.face_input(rgb, whole if box is None else faces_crop.flag_box(box, rgb.shape[:2]))
-    wav = audio.load_wav(audio_path, SAMPLE_RATE)
-    mel = audio.melspectrogram(wav)
-    if mel.shape[1] < audio.MEL_STEPS:
+    # Missing inputs are refused before TensorFlow or MediaPipe load.
+    require_file(face, "an image file")
+    require_file(audio_path, "an audio or video file")
+    wav = audio_io.load_wav(audio_path, SAMPLE_RATE)
+    mel = audio_mel.melspectrogram(wav)
+    if mel.shape[1] < MEL_STEPS:
         raise InputError(audio_path, "too short: at least 0.2 s of audio is needed")
-    windows = audio.inference_windows(mel, fps)
+    crop = face_input(face, box)
+    count = max(1, int(round(len(wav) / SAMPLE_RATE * fps)))  # as long as the audio, as `sync`
+    windows = audio_windows.output_windows(mel, count, fps, offset=-1)
+
+    from tflipsync.weights import bundled
 
     model, described = bundled.generator(weights, width)
     started = time.perf_counter()
@@ -96,7 +129,8 @@ def define_flags(flag_values):
     flags.DEFINE_string("face", None, "Face image (PNG or JPEG).", **fv)
     flags.DEFINE_string("audio", None, "Speech: any audio file or the audio track of a video.", **fv)
     flags.DEFINE_string("out", None, "Contact sheet to write (PNG): the input crop, then generated frames.", **fv)
-    flags.DEFINE_list("box", None, "Face box in the image: top,bottom,left,right (default: whole image).", **fv)
+    flags.DEFINE_list("box", None, "Face box in the image: top,bottom,left,right (default: the main face the "
+                      "detector finds, cropped as `sync` crops it).", **fv)
     flags.DEFINE_float("fps", 25.0, "Video frame rate the mel windows are cut for.", **fv)
     flags.DEFINE_string("weights", None, "Generator .weights.h5 (e.g. from `tflipsync convert`); "
                         "default: the embedded model trained on the synthetic corpus.", **fv)

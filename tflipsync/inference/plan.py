@@ -12,7 +12,8 @@ import time
 
 import numpy as np
 
-from tflipsync import audio
+from tflipsync.audio import io as audio_io, mel as audio_mel, windows as audio_windows
+from tflipsync.conventions import MEL_STEPS, SAMPLE_RATE
 from tflipsync.faces import crop, detect, track
 from tflipsync.audio.silence import frame_silence
 from tflipsync.media import source
@@ -41,15 +42,11 @@ def mel_windows(wav, count, fps, offset=-1):
     offset -1 is the training convention (the window starts one frame before the frame, as the
     generator learned it); 0 is the original inference script's.
     """
-    mel = audio.melspectrogram(wav)
-    if mel.shape[1] < audio.MEL_STEPS:
-        mel = np.pad(mel, ((0, 0), (0, audio.MEL_STEPS - mel.shape[1])), constant_values=mel.min())
-    starts = np.clip(audio.window_starts(np.arange(count), fps, offset), 0, mel.shape[1] - audio.MEL_STEPS)
-    return np.stack([mel[:, s:s + audio.MEL_STEPS] for s in starts]).astype(np.float32)
+    return audio_windows.output_windows(audio_mel.melspectrogram(wav), count, fps, offset)
 
 
 def _silent_window():
-    return audio.melspectrogram(np.zeros(audio.SAMPLE_RATE, np.float32))[:, :audio.MEL_STEPS].astype(np.float32)
+    return audio_mel.melspectrogram(np.zeros(SAMPLE_RATE, np.float32))[:, :MEL_STEPS].astype(np.float32)
 
 
 def _face_boxes(face_source, options, stages, progress, measure=None):
@@ -126,8 +123,8 @@ def prepare(options, wav=None):
     started = time.perf_counter()
     stages = Stages()
     if wav is None:
-        wav = audio.load_wav(options.audio)
-    seconds = len(wav) / audio.SAMPLE_RATE
+        wav = audio_io.load_wav(options.audio)
+    seconds = len(wav) / SAMPLE_RATE
     if not np.any(np.abs(wav) > 1e-4):
         raise InputError(options.audio, "the audio is silent throughout: nothing to lip-sync")
     transform = source.Transform(options.rotate, options.resize_factor, options.crop)
@@ -168,6 +165,6 @@ def _silence_frames(wav, silent, fps):
     """`wav` with the samples of silent output frames set to zero (what --silence closed predicts from)."""
     wav = wav.copy()
     for j in np.flatnonzero(silent):
-        wav[int(j / fps * audio.SAMPLE_RATE):int((j + 1) / fps * audio.SAMPLE_RATE)] = 0.0
+        wav[int(j / fps * SAMPLE_RATE):int((j + 1) / fps * SAMPLE_RATE)] = 0.0
     return wav
 

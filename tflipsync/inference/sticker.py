@@ -48,7 +48,7 @@ def run_sticker(options, preset_name, trim=False):
         raise InputError(out, f"the {preset_name} preset writes {preset.extension} files")
     check_options(options)
     check_paths(options, (".gif", ".webp", ".webm", ".mp4"))
-    from tflipsync import audio as audio_io
+    from tflipsync.audio import io as audio_io
     from tflipsync.inference import pipeline, plan
 
     wav = audio_io.load_wav(options.audio)

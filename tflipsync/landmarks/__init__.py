@@ -31,7 +31,8 @@ import os
 
 import numpy as np
 
-from tflipsync import audio
+from tflipsync.audio import mel as audio_mel
+from tflipsync.conventions import MEL_FPS, N_MELS
 from tflipsync.errors import InputError
 from tflipsync.faces import mesh as face_mesh
 
@@ -39,8 +40,8 @@ MOUTH = face_mesh.OUTER_LIPS + face_mesh.INNER_LIPS
 CORNERS = (0, 10)  # outer corners' positions in MOUTH (mesh points 61 and 291)
 RIGHT_EYE = (33, 133)  # the person's right eye: outer and inner corner (image left)
 LEFT_EYE = (362, 263)
-STEP_RATE = float(audio.MEL_FPS)  # LSTM steps per second
-SILENCE = -float(audio.MAX_ABS_VALUE)  # the normalised mel of silence (every bin)
+STEP_RATE = float(MEL_FPS)  # LSTM steps per second
+SILENCE = -float(audio_mel.MAX_ABS_VALUE)  # the normalised mel of silence (every bin)
 REST_SHARE = 0.1  # the quietest share of a clip's steps whose mean mouth is its rest
 
 
@@ -142,7 +143,7 @@ class PCABasis:
 
 def mel_steps(wav):
     """The LSTM's inputs of 16 kHz audio: float32 (M, 80), M = 1 + len(wav) // 200."""
-    return np.ascontiguousarray(audio.melspectrogram(wav).T)
+    return np.ascontiguousarray(audio_mel.melspectrogram(wav).T)
 
 
 def rest_mouth(points, weight, loudness, share=REST_SHARE):
@@ -284,7 +285,7 @@ class Predictor:
         """Mouth points of video frames 0 .. count - 1 (frame i at i / fps s from the audio's start).
 
         Args:
-          wav16k: float32 (S,) mono samples at 16 kHz (as `tflipsync.audio.load_wav` gives).
+          wav16k: float32 (S,) mono samples at 16 kHz (as `tflipsync.audio.io.load_wav` gives).
           fps: video frame rate.
           count: frames wanted; frames past the end of the audio get the mouth of the silence
             after it.
@@ -298,7 +299,7 @@ class Predictor:
         wav = np.asarray(wav16k, np.float32).reshape(-1)
         # steps covering every requested frame, silence after the audio
         needed = int(np.ceil(count / float(fps) * STEP_RATE)) + 2
-        mel = mel_steps(wav) if wav.size else np.zeros((0, audio.N_MELS), np.float32)
+        mel = mel_steps(wav) if wav.size else np.zeros((0, N_MELS), np.float32)
         if len(mel) < needed:
             mel = np.concatenate([mel, np.full((needed - len(mel), mel.shape[1]), SILENCE, np.float32)])
         return steps_to_frames(self.predict_steps(mel), fps, count)

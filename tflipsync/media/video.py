@@ -1,7 +1,7 @@
 """Video decoding with PyAV: frames one at a time (never a whole video in memory) with times.
 
 Frame times follow the original's convention where it is well defined: for a constant frame rate
-video, frame i is at i / fps seconds, so `int(80 * t)` equals `audio.mel_start(i, fps)`. A video
+video, frame i is at i / fps seconds, so `int(80 * t)` equals `audio.windows.mel_start(i, fps)`. A video
 whose presentation timestamps stray from that grid by a quarter of a frame or more is variable frame
 rate, and its frames are timed by their timestamps relative to the audio stream's start.
 """

@@ -18,6 +18,7 @@ import urllib.request
 import numpy as np
 
 from tflipsync.errors import InputError
+from tflipsync.conventions import SAMPLE_RATE
 
 SIGNATURE = "serving_default"
 
@@ -28,7 +29,7 @@ def request_inputs(face_path, audio_path, frames=25, fps=25.0):
     Returns:
       dict face (F, 96, 96, 3) uint8 RGB, reference (same), mel (F, 80, 16) float32.
     """
-    from tflipsync import audio
+    from tflipsync.audio import io as audio_io
     from tflipsync.faces import crop as face_crop, detect
     from tflipsync.media import images
     from tflipsync.inference import plan
@@ -40,8 +41,8 @@ def request_inputs(face_path, audio_path, frames=25, fps=25.0):
         raise InputError(face_path, "no face found")
     box = face_crop.pad_box(found[0].box, rgb.shape[:2])
     crop = face_crop.face_crop(rgb, box)  # RGB, as the signature takes it
-    wav = audio.load_wav(audio_path)
-    count = min(frames, max(1, int(len(wav) / audio.SAMPLE_RATE * fps)))
+    wav = audio_io.load_wav(audio_path)
+    count = min(frames, max(1, int(len(wav) / SAMPLE_RATE * fps)))
     crops = np.repeat(crop[None], count, axis=0)
     return {"face": crops, "reference": crops.copy(), "mel": plan.mel_windows(wav, count, fps)}
 
