@@ -2,7 +2,7 @@
 
 For each seed, 200 real calibration samples are drawn from --filelist (as `tflipsync export
 tflite --calibration_seed` draws them), the generator is converted to full int8 on all of them
-and on those `tflite.typical_samples` keeps at each --factors value, and the PSNR against Keras
+and on those `quantize.typical_samples` keeps at each --factors value, and the PSNR against Keras
 fp32 on 100 held-out samples of --held_out_filelist is printed.
 
     python benchmarks/calibration.py --data runs/data --filelist runs/videos/filelists/train.txt \\
@@ -31,22 +31,24 @@ def main():
 
     from tflipsync.weights import bundled
     from tflipsync.deploy import tflite
+    from tflipsync.deploy.runtime import run_keras, run_tflite
+    from tflipsync.deploy.samples import real_samples
     from tflipsync.evaluation import metrics
 
     model, description = bundled.network("generator", args.weights, args.width)
-    held_out = tflite.real_samples("generator", args.data, args.held_out_filelist, 100, seed=2)
-    reference = tflite.run_keras(model, "generator", held_out)
+    held_out = real_samples("generator", args.data, args.held_out_filelist, 100, seed=2)
+    reference = run_keras(model, "generator", held_out)
     print(f"{description}\nint8 PSNR dB against Keras fp32 on {len(reference)} held-out samples")
     factors = [None] + [float(f) for f in args.factors.split(",")]
     print(f"{'seed':>4s}  " + "  ".join(f"{'all samples' if f is None else f'past {f:g}x dropped':>22s}"
                                        for f in factors))
     for seed in (int(s) for s in args.seeds.split(",")):
-        calibration = tflite.real_samples("generator", args.data, args.filelist, args.samples, seed=seed)
+        calibration = real_samples("generator", args.data, args.filelist, args.samples, seed=seed)
         cells = []
         for factor in factors:
             content, info = tflite.convert("generator", model, "int8", calibration=calibration,
                                            outlier_factor=factor, log=lambda line: None)
-            quality = metrics.pooled_psnr(tflite.run_tflite(content, "generator", held_out)[0], reference)
+            quality = metrics.pooled_psnr(run_tflite(content, "generator", held_out)[0], reference)
             cells.append(f"{quality:6.2f} ({info.get('calibration_outliers_dropped', 0):3d} dropped)")
         print(f"{seed:4d}  " + "  ".join(f"{c:>22s}" for c in cells), flush=True)
 

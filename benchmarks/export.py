@@ -33,9 +33,9 @@ def samples(args, count):
     import numpy as np
 
     if args.data:
-        from tflipsync.deploy import tflite
+        from tflipsync.deploy.samples import real_samples
 
-        real = tflite.real_samples("generator", args.data, args.filelist, count)
+        real = real_samples("generator", args.data, args.filelist, count)
         return {"mel": real["mel"][:count], "face": real["face"][:count]}, "real samples of " + args.data
     rng = np.random.default_rng(0)
     return ({"mel": rng.normal(size=(count, 80, 16, 1)).astype(np.float32),
@@ -59,7 +59,7 @@ def main():
     import torch
     from inference import frames_per_second, reference_generators
 
-    from tflipsync.deploy import tflite
+    from tflipsync.deploy import runtime, tflite
     from tflipsync.evaluation import metrics
 
     torch_model, model = reference_generators(args.width, args.threads)
@@ -67,7 +67,7 @@ def main():
     data, origin = samples(args, 232)
     calibration = {k: v[:200] for k, v in data.items()}
     held_out = {k: v[200:] for k, v in data.items()}
-    reference = tflite.run_keras(model, "generator", held_out)
+    reference = runtime.run_keras(model, "generator", held_out)
     mel, face = held_out["mel"][:1], held_out["face"][:1]
     torch_mel = torch.from_numpy(mel.transpose(0, 3, 1, 2).copy())
     torch_face = torch.from_numpy(face.transpose(0, 3, 1, 2).copy())
@@ -85,9 +85,9 @@ def main():
         content, info = tflite.convert("generator", model, mode, 1, calibration=calibration,
                                        float_groups=args.mixed_float.split(",") if mode == "mixed" else None,
                                        audio_to_mel=False, log=lambda line: None)
-        quality = metrics.pooled_psnr(tflite.run_tflite(content, "generator", held_out, args.threads)[0], reference)
-        for runtime, name in (("tf", "tf.lite.Interpreter"), ("litert", "ai-edge-litert")):
-            runner = tflite.interpreter(content, args.threads, runtime).get_signature_runner("generate")
+        quality = metrics.pooled_psnr(runtime.run_tflite(content, "generator", held_out, args.threads)[0], reference)
+        for backend, name in (("tf", "tf.lite.Interpreter"), ("litert", "ai-edge-litert")):
+            runner = runtime.interpreter(content, args.threads, backend).get_signature_runner("generate")
             # PyTorch is timed right before and after each engine, so that load from elsewhere on
             # the machine drifts both sides of the ratio alike
             before = frames_per_second(torch_call, 1, args.seconds)

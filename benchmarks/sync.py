@@ -58,6 +58,7 @@ def prepare_weights(recipe, folder):
     if recipe == "savedmodel":
         from tflipsync.deploy import saved_model
         return saved_model.export(bundled.load("generator"), os.path.join(folder, "models"), "g", 1), None
+    from tflipsync import files
     from tflipsync.deploy import tflite
 
     mode, width = recipe
@@ -71,7 +72,7 @@ def prepare_weights(recipe, folder):
                    "face": rng.uniform(0, 1, (32, 96, 96, 6)).astype(np.float32)}
     content, _ = tflite.convert("generator", model, mode, batch=1, calibration=calibration, log=lambda line: None)
     path = os.path.join(folder, f"{mode}_{width}.tflite")
-    tflite.write(content, path)
+    files.write_bytes(path, content)
     return path, None
 
 

@@ -6,7 +6,9 @@ Tolerances (embedded width-0.25 model, real samples): the folded graph and TFLit
 SavedModel's uint8 output within one grey level of Keras rounded to uint8.
 """
 
+import json
 import os
+import stat
 import subprocess
 import sys
 
@@ -18,7 +20,11 @@ from tflipsync.audio import io as audio_io, mel as audio_mel
 from tflipsync.weights import bundled
 from tflipsync.corpus import preprocess, synth
 from tflipsync.inference import plan, sync
-from tflipsync.deploy import graph, saved_model, tflite
+from tflipsync import files
+from tflipsync.deploy import graph, quantize, saved_model, tflite
+from tflipsync.deploy.runtime import interpreter, run_keras, run_tflite
+from tflipsync.deploy.samples import real_samples
+from tflipsync.deploy.signatures import PCM_SAMPLES
 from tflipsync.errors import InputError
 from tflipsync.evaluation import metrics
 
@@ -43,34 +49,34 @@ def generator():
 
 @pytest.fixture(scope="module")
 def samples(corpus):
-    return tflite.real_samples("generator", corpus, None, 20, seed=3)
+    return real_samples("generator", corpus, None, 20, seed=3)
 
 
 def test_folded_graph_is_the_keras_function(generator, samples):
     expert = bundled.load("expert")
     run = tf.function(graph.inference_function(generator))
     got = run(tf.constant(samples["mel"]), tf.constant(samples["face"])).numpy()
-    want = tflite.run_keras(generator, "generator", samples)
+    want = run_keras(generator, "generator", samples)
     assert np.abs(got - want).max() < 1e-4
     expert_samples = {"mel": samples["mel"][:4], "face": np.random.default_rng(0).uniform(size=(4, 48, 96, 15))}
     got = tf.function(graph.inference_function(expert))(expert_samples["mel"], expert_samples["face"].astype(np.float32))
-    want = tflite.run_keras(expert, "expert", expert_samples)
+    want = run_keras(expert, "expert", expert_samples)
     assert max(float(np.abs(g.numpy() - w).max()) for g, w in zip(got, want)) < 1e-4
 
 
 def test_tflite_float_modes_match_keras_and_audio_to_mel_matches_numpy(generator, samples):
-    reference = tflite.run_keras(generator, "generator", samples)
+    reference = run_keras(generator, "generator", samples)
     fp32, info = tflite.convert("generator", generator, "fp32", batch=4)
     assert info["signatures"] == ["generate", "audio_to_mel"]
-    out = tflite.run_tflite(fp32, "generator", samples)[0]  # 20 samples through a batch-4 file
+    out = run_tflite(fp32, "generator", samples)[0]  # 20 samples through a batch-4 file
     assert out.shape == reference.shape and np.abs(out - reference).max() < 1e-4
     for runtime in ("tf", "litert"):
-        runner = tflite.interpreter(fp32, 1, runtime).get_signature_runner("audio_to_mel")
-        pcm = np.random.default_rng(1).uniform(-0.5, 0.5, tflite.PCM_SAMPLES).astype(np.float32)
+        runner = interpreter(fp32, 1, runtime).get_signature_runner("audio_to_mel")
+        pcm = np.random.default_rng(1).uniform(-0.5, 0.5, PCM_SAMPLES).astype(np.float32)
         assert np.abs(runner(pcm=pcm)["mel"] - audio_mel.melspectrogram(pcm)).max() < 2e-3
     fp16, _ = tflite.convert("generator", generator, "fp16", batch=1)
     assert len(fp16) < 0.6 * len(fp32)
-    assert metrics.pooled_psnr(tflite.run_tflite(fp16, "generator", samples)[0], reference) >= 40.0
+    assert metrics.pooled_psnr(run_tflite(fp16, "generator", samples)[0], reference) >= 40.0
 
 
 def test_int8_is_integer_inside_and_mixed_measures_its_choice(generator, samples):
@@ -78,11 +84,11 @@ def test_int8_is_integer_inside_and_mixed_measures_its_choice(generator, samples
     held_out = {k: samples[k][10:] for k in ("mel", "face")}
     content, info = tflite.convert("generator", generator, "int8", calibration=calibration, outlier_factor=None)
     assert info["signatures"] == ["generate"] and info["calibration_samples"] == 10
-    details = tflite.interpreter(content)._get_ops_details()
-    conv_types = {tflite.interpreter(content).get_tensor_details()[d["outputs"][0]]["dtype"]
+    details = interpreter(content)._get_ops_details()
+    conv_types = {interpreter(content).get_tensor_details()[d["outputs"][0]]["dtype"]
                   for d in details if d["op_name"] in ("CONV_2D", "TRANSPOSE_CONV")}
     assert conv_types == {np.int8}
-    out = tflite.run_tflite(content, "generator", held_out)[0]
+    out = run_tflite(content, "generator", held_out)[0]
     assert out.shape == (10, 96, 96, 3) and np.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
     # a target already met by the full int8 file keeps nothing in float, after one measured trial
     mixed, info = tflite.convert("generator", generator, "mixed", calibration=calibration, held_out=held_out,
@@ -93,7 +99,7 @@ def test_int8_is_integer_inside_and_mixed_measures_its_choice(generator, samples
 def test_calibration_leaves_out_samples_that_blow_up_the_activations(generator, samples):
     calibration = {k: samples[k][:12].copy() for k in ("mel", "face")}
     calibration["face"][7] *= 6.0  # far brighter than any real crop: every activation grows
-    kept, dropped = tflite.typical_samples(generator, calibration)
+    kept, dropped = quantize.typical_samples(generator, calibration)
     assert dropped >= 1 and len(kept["mel"]) == 12 - dropped and len(kept["face"]) == len(kept["mel"])
     # the blown-up sample is among the dropped ones, and real samples are mostly kept
     assert not any(np.array_equal(face, calibration["face"][7]) for face in kept["face"])
@@ -105,12 +111,12 @@ def test_calibration_leaves_out_samples_that_blow_up_the_activations(generator, 
 def test_layer_groups_go_from_the_output_back_then_the_encoders():
     names = ["face_encoder_blocks_0_0_act/x", "face_decoder_blocks_6_1_act/y", "output_block_1/z",
              "face_decoder_blocks_5_0_crop/w", "audio_encoder_3_act/v", "face_decoder_blocks_6_0_act/u"]
-    groups = tflite.layer_groups(names)
+    groups = quantize.layer_groups(names)
     assert [g for g, _ in groups] == ["output_block", "face_decoder_blocks_6", "face_decoder_blocks_5",
                                       "face_encoder_blocks_0", "audio_encoder"]
     assert groups[1][1] == ["face_decoder_blocks_6_1_act/y", "face_decoder_blocks_6_0_act/u"]
     # mixed narrows a group to its single layers (in order), cheapest first by their convolutions
-    assert tflite._single_layers(names, "face_decoder_blocks_6") == ["face_decoder_blocks_6_1", "face_decoder_blocks_6_0"]
+    assert quantize.single_layers(names, "face_decoder_blocks_6") == ["face_decoder_blocks_6_1", "face_decoder_blocks_6_0"]
 
 
 def test_layer_flops_add_up_to_the_network(generator):
@@ -118,9 +124,9 @@ def test_layer_flops_add_up_to_the_network(generator):
 
     prefixes = (["output_block", "audio_encoder"] + [f"face_decoder_blocks_{k}" for k in range(7)]
                 + [f"face_encoder_blocks_{k}" for k in range(7)])
-    assert sum(tflite.layer_flops(generator, p) for p in prefixes) == stats.flops_per_example(generator)
+    assert sum(stats.flops_per_example(generator, p) for p in prefixes) == stats.flops_per_example(generator)
     # the transposed convolution opening decoder stage 6 is counted (per input pixel)
-    assert 0 < tflite.layer_flops(generator, "face_decoder_blocks_6_0") < tflite.layer_flops(
+    assert 0 < stats.flops_per_example(generator, "face_decoder_blocks_6_0") < stats.flops_per_example(
         generator, "face_decoder_blocks_6_1")
 
 
@@ -130,7 +136,7 @@ def test_conversion_is_builtin_only():
     module.f = tf.function(lambda x: {"s": tf.linalg.svd(x, compute_uv=False)},
                            input_signature=[tf.TensorSpec([4, 4], tf.float32)])
     converter = tf.lite.TFLiteConverter.from_concrete_functions([module.f.get_concrete_function()], module)
-    tflite._configure(converter, "generator", "fp32", None)
+    tflite.configure(converter, "fp32", None)
     with pytest.raises(Exception, match="(?i)svd|not supported|select"):
         converter.convert()
 
@@ -138,6 +144,9 @@ def test_conversion_is_builtin_only():
 def test_savedmodel_serves_uint8_like_keras_and_from_pcm_cuts_sync_windows(generator, samples, tmp_path):
     path = saved_model.export(generator, str(tmp_path), "lips", 3)
     assert path == str(tmp_path / "lips" / "3") and (tmp_path / "models.config").is_file()
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o777 & ~umask  # a plain mkdir's mode, not mkdtemp's 0700
     with pytest.raises(InputError, match="already exists"):
         saved_model.export(generator, str(tmp_path), "lips", 3)
     loaded = tf.saved_model.load(path)  # as the model server does: tag serve, signatures by key
@@ -149,7 +158,7 @@ def test_savedmodel_serves_uint8_like_keras_and_from_pcm_cuts_sync_windows(gener
     masked = samples["target"][:5].copy()
     masked[:, 48:] = 0
     keras_in = {"mel": samples["mel"][:5], "face": np.concatenate([masked, samples["face"][:5, ..., 3:]], -1)}
-    want = rgb8(tflite.run_keras(generator, "generator", keras_in))
+    want = rgb8(run_keras(generator, "generator", keras_in))
     assert served.dtype == np.uint8 and np.abs(served.astype(int) - want.astype(int)).max() <= 1
     # from_pcm: frame k's window starts at int(80 (k - 1) / fps), as sync cuts them
     wav = np.random.default_rng(4).uniform(-0.3, 0.3, 16000).astype(np.float32)
@@ -171,7 +180,7 @@ def test_sync_engines_give_the_keras_video(engine, generator, tmp_path):
     face = os.path.join(ROOT, "examples", "astronaut.jpg")
     if engine == "tflite":
         weights = str(tmp_path / "g.tflite")
-        tflite.write(tflite.convert("generator", generator, "fp32", batch=1)[0], weights)
+        files.write_bytes(weights, tflite.convert("generator", generator, "fp32", batch=1)[0])
     else:
         weights = saved_model.export(generator, str(tmp_path / "models"), "g", 1)
     results = {}
@@ -194,14 +203,50 @@ def test_export_command_writes_files_and_reports(corpus, tmp_path):
                              "--held_out_samples", "10", "--threads", "1", "--seconds", "0.2"],
                             capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-2000:]
-    import json
     rows = json.loads((out / "report.json").read_text())
     assert [r["mode"] for r in rows] == ["fp32", "int8"]
     assert rows[0]["psnr_db"] > 60 and rows[1]["bytes"] < 0.35 * rows[0]["bytes"]
     assert all(v > 0 for r in rows for v in r["frames_per_s"].values())
     assert "sync_confidence" in rows[0] and (out / "report.md").read_text().count("\n") == 4
+    assert "fully_quantize" not in result.stderr  # the converter's C++ line, dropped by native_logs
     bad = subprocess.run([sys.executable, "-m", "tflipsync", "export", "tflite", "--out_dir", str(tmp_path / "x"),
                           "--modes", "int8", "--data_dir", str(tmp_path / "none")],
                          capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert bad.returncode == 1 and bad.stderr.strip().splitlines()[-1].endswith(
         "a preprocessed corpus folder is needed for int8, mixed and the report (tflipsync preprocess)")
+    assert not (tmp_path / "x").exists()  # a refused export leaves no --out_dir behind
+
+def test_models_config_points_into_the_serving_container(tmp_path):
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    host = str(tmp_path / "models" / "lips")
+    text = saved_model.models_config("lips", host)
+    config = text_format.Parse(text, model_server_config_pb2.ModelServerConfig())  # as the server reads it
+    (model,) = config.model_config_list.config
+    assert model.name == "lips" and model.base_path == "/models/lips" and model.model_platform == "tensorflow"
+    # the comment says what base_path a server outside the container needs
+    assert f'base_path: "{host}"' in "".join(line for line in text.splitlines() if line.startswith("#"))
+
+
+def test_float_export_needs_no_corpus(tmp_path, capsys):
+    from tflipsync import cli
+
+    out = tmp_path / "float"
+    assert cli.main(["export", "tflite", "--out_dir", str(out), "--modes", "fp32", "--threads", "1",
+                     "--seconds", "0.1"]) == 0
+    rows = json.loads((out / "report.json").read_text())
+    assert [r["mode"] for r in rows] == ["fp32"] and (out / "generator_fp32.tflite").stat().st_size == rows[0]["bytes"]
+    assert rows[0]["frames_per_s"] and "psnr_db" not in rows[0]  # speed measured, quality needs samples
+    assert "need --data_dir" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("flags", [["--modes", "int8"], ["--modes", "fp32", "--data_dir", "missing"],
+                                   ["--modes", "fp32", "--weights", "missing.weights.h5"]])
+def test_refused_export_answers_before_tensorflow_and_leaves_no_folder(flags, tmp_path):
+    from test_cli import run_cli
+
+    out = tmp_path / "exported"
+    status, _, messages, heavy = run_cli("export", "tflite", "--out_dir", str(out), *flags)
+    assert status == 1 and len(messages) == 1 and messages[0].startswith("tflipsync export tflite: error: ")
+    assert heavy == [] and not out.exists()

@@ -14,7 +14,7 @@ from tflipsync import landmarks
 from tflipsync.data import landmarks as landmark_data
 from tflipsync.data import records
 from tflipsync.deploy import landmarks as landmark_export
-from tflipsync.deploy import tflite
+from tflipsync.deploy import runtime
 from tflipsync.models import landmarks as landmark_models
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -242,7 +242,7 @@ def test_streaming_tflite_equals_the_sequence_model(tiny_run, tmp_path):
     _, model_dir, _ = tiny_run
     predictor = landmarks.Predictor(str(model_dir / "landmarks.weights.h5"))
     content = landmark_export.convert(predictor.network)
-    ops = {d["op_name"] for d in tflite.interpreter(content)._get_ops_details()}
+    ops = {d["op_name"] for d in runtime.interpreter(content)._get_ops_details()}
     assert ops <= BUILTIN_STEP_OPS
     mel = np.clip(np.random.default_rng(4).normal(-1, 2, size=(150, 80)), -4, 4).astype(np.float32)
     sequence = predictor.predict_steps(mel)
@@ -264,7 +264,7 @@ def test_export_command_writes_a_small_builtin_file_of_the_embedded_model(tmp_pa
     assert cli.main(["export", "landmarks", f"--out={out}"]) == 0
     content = out.read_bytes()
     assert len(content) <= 2**20
-    assert {d["op_name"] for d in tflite.interpreter(content)._get_ops_details()} <= BUILTIN_STEP_OPS
+    assert {d["op_name"] for d in runtime.interpreter(content)._get_ops_details()} <= BUILTIN_STEP_OPS
     predictor = landmarks.Predictor()
     mel = landmarks.mel_steps(np.random.default_rng(5).normal(0, 0.1, 16000).astype(np.float32))
     np.testing.assert_allclose(landmark_export.stream(content, predictor.delay, mel),

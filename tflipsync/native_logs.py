@@ -17,6 +17,7 @@ NATIVE_LOG = re.compile(
     rb"^(?:[IW]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [\w.\-]+:\d+\]"  # glog/absl info and warning lines
     rb"|E\d{4} [^\n]*(?:cuda|cuInit|oneDNN|AVX)"  # 'errors' about the absent GPU and CPU features
     rb"|INFO: "  # TFLite / LiteRT
+    rb"|fully_quantize: \d+, inference_type: "  # the TFLite converter's quantiser, once per int8 conversion
     rb"|WARNING: All log messages before absl::InitializeLog"
     rb"|WARNING: Logging before InitGoogle"
     rb"|To enable the following instructions: )")

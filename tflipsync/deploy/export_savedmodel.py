@@ -5,8 +5,13 @@
         --model_base_path=$PWD/models/tflipsync
 
 Without --weights the embedded default model is exported. Writes models/tflipsync/1/ and an
-example models/models.config; request examples: export/request_rest.py, export/request_grpc.py.
+example models/models.config whose base_path is /models/tflipsync, the folder inside the
+tensorflow/serving container (`docker run -v $PWD/models/tflipsync:/models/tflipsync ...`); for a
+bare tensorflow_model_server, set base_path to the host folder (the command prints it). Request
+examples: export/request_rest.py, export/request_grpc.py.
 """
+
+import os
 
 
 def define_flags(flag_values):
@@ -22,13 +27,19 @@ def define_flags(flag_values):
 
 
 def run(f):
-    from tflipsync.weights import bundled
-    from tflipsync.deploy import saved_model
-    from tflipsync.errors import InputError
+    from tflipsync.errors import InputError, require_file
 
     if not f.base_dir:
         raise InputError("--base_dir", "is required")
+    if f.weights:
+        require_file(f.weights, "a .weights.h5 file")
+
+    from tflipsync.deploy import saved_model
+    from tflipsync.weights import bundled
+
     model, description = bundled.network("generator", f.weights, f.width)
     path = saved_model.export(model, f.base_dir, f.name, f.version, f.overwrite)
     print(f"{path}: SavedModel of {description}; signatures serving_default, from_pcm")
+    print(f"{os.path.join(f.base_dir, 'models.config')}: base_path /models/{f.name}, the tensorflow/serving "
+          f"image's folder; for a bare tensorflow_model_server, set it to {os.path.abspath(os.path.dirname(path))}")
     return 0

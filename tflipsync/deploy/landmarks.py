@@ -62,18 +62,10 @@ def step_module(network):
 def convert(network):
     """The streaming .tflite bytes of a unidirectional `LandmarkLSTM` (builtin ops only; a graph
     that would need TensorFlow ops fails to convert)."""
-    import tempfile
-
-    import tensorflow as tf
-
-    from tflipsync.deploy import tflite
+    from tflipsync.deploy import runtime, tflite
 
     module = step_module(network)
-    with tflite._quiet(), tempfile.TemporaryDirectory(prefix="tflipsync-landmarks-") as folder:
-        # through a SavedModel, so that the signature keeps its name and argument names
-        tf.saved_model.save(module, folder, signatures={SIGNATURE: module.step})
-        converter = tf.lite.TFLiteConverter.from_saved_model(folder, signature_keys=[SIGNATURE])
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    with runtime.quiet_warnings(), tflite.saved_model_converter(module, {SIGNATURE: module.step}) as converter:
         return converter.convert()
 
 
@@ -86,9 +78,9 @@ class Stream:
     """
 
     def __init__(self, content, delay, threads=1, runtime="tf"):
-        from tflipsync.deploy import tflite
+        from tflipsync.deploy.runtime import interpreter
 
-        self._runner = tflite.interpreter(content, threads, runtime).get_signature_runner(SIGNATURE)
+        self._runner = interpreter(content, threads, runtime).get_signature_runner(SIGNATURE)
         self.state_size = int(self._runner.get_input_details()["state"]["shape"][1])
         self.points = int(self._runner.get_output_details()["points"]["shape"][1])
         self.delay = int(delay)
@@ -137,8 +129,7 @@ def define_flags(flag_values):
 
 
 def run(f):
-    from tflipsync import landmarks
-    from tflipsync.deploy import tflite
+    from tflipsync import files, landmarks
 
     if not f.out:
         raise InputError("--out", "is required")
@@ -146,7 +137,7 @@ def run(f):
     if network.bidirectional:
         raise InputError(f.weights, "a bidirectional LSTM has no streaming form")
     content = convert(network)
-    tflite.write(content, f.out)
+    files.write_bytes(f.out, content)
     print(f"{f.out}: {len(content):,} bytes, signature '{SIGNATURE}' (mel (1, 80), state "
           f"(1, {2 * network.units})) -> points (1, {network.points}, 2), delay {network.delay} "
           f"steps ({network.delay * 1000 / landmarks.STEP_RATE:g} ms); {description}")

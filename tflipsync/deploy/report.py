@@ -1,5 +1,6 @@
 """What an exported .tflite costs and loses: size, frames/s per runtime and thread count, PSNR and
-SSIM against Keras fp32, and the expert's sync confidence on its outputs."""
+SSIM against Keras fp32, and the expert's sync confidence on its outputs (the quality figures
+only where held-out samples are given)."""
 
 import json
 import os
@@ -8,15 +9,16 @@ import time
 
 import numpy as np
 
-from tflipsync.deploy import tflite
+from tflipsync.deploy.runtime import interpreter, run_keras, run_tflite, signature_batch
+from tflipsync.deploy.signatures import SIGNATURE, input_shapes
 from tflipsync.evaluation import metrics
 
 
 def frames_per_second(content, kind, threads, runtime, seconds=2.0, blocks=3):
     """Median frames/s of the main signature (random inputs, batch as exported) over `blocks`
     timed blocks of about `seconds`, after two warm-up calls."""
-    runner = tflite.interpreter(content, threads, runtime).get_signature_runner(tflite.SIGNATURE[kind])
-    shapes = tflite.input_shapes(kind, tflite.signature_batch(runner))
+    runner = interpreter(content, threads, runtime).get_signature_runner(SIGNATURE[kind])
+    shapes = input_shapes(kind, signature_batch(runner))
     rng = np.random.default_rng(0)
     inputs = {name: rng.uniform(0, 1, shape).astype(np.float32) for name, shape in shapes.items()}
     for _ in range(2):
@@ -49,15 +51,18 @@ def sync_confidence(expert, images, sync_mel):
 
 def measure(content, kind, model, held_out, expert=None, threads=(1, 2), runtimes=("tf", "litert"),
             seconds=2.0):
-    """Report dict of one .tflite against the Keras `model` on `held_out` real samples."""
+    """Report dict of one .tflite: size, speed and (with `held_out` real samples, else None) its
+    outputs against the Keras `model`'s."""
     row = {"bytes": len(content), "frames_per_s": {}}
     for runtime in runtimes:
         for count in threads:
             name = {"tf": "tf.lite.Interpreter", "litert": "ai-edge-litert"}[runtime]
             row["frames_per_s"][f"{name}, {count} thread{'s' if count > 1 else ''}"] = round(
                 frames_per_second(content, kind, count, runtime, seconds), 2)
-    outputs = tflite.run_tflite(content, kind, held_out)
-    reference = tflite.run_keras(model, kind, held_out)
+    if held_out is None:
+        return row
+    outputs = run_tflite(content, kind, held_out)
+    reference = run_keras(model, kind, held_out)
     if kind == "generator":
         row["psnr_db"] = round(metrics.pooled_psnr(outputs[0], reference), 2)
         row["ssim"] = round(metrics.ssim(outputs[0], reference), 4)
@@ -75,11 +80,12 @@ def measure(content, kind, model, held_out, expert=None, threads=(1, 2), runtime
 
 
 def write_reports(rows, base):
-    """Writes `base`.json and `base`.md (a table) through temporary files."""
-    with open(base + ".json.partial", "w") as f:
+    """Writes `base`.json and `base`.md (a table), each atomically."""
+    from tflipsync import files
+
+    with files.atomic_output(base + ".json", "w") as f:
         json.dump(rows, f, indent=2)
         f.write("\n")
-    os.replace(base + ".json.partial", base + ".json")
     speed_keys = sorted({k for r in rows for k in r.get("frames_per_s", {})})
     head = ["file", "mode", "MB"] + [f"frames/s ({k})" for k in speed_keys] + ["PSNR dB", "SSIM", "sync conf.",
                                                                                 "float layers"]
@@ -91,6 +97,5 @@ def write_reports(rows, base):
                   f"{r.get('sync_confidence', '')} (fp32 Keras {r.get('sync_confidence_keras_fp32', '')})"
                   if "sync_confidence" in r else "", ", ".join(r.get("float_groups", []))]
         lines.append("| " + " | ".join(cells) + " |")
-    with open(base + ".md.partial", "w") as f:
+    with files.atomic_output(base + ".md", "w") as f:
         f.write("\n".join(lines) + "\n")
-    os.replace(base + ".md.partial", base + ".md")

@@ -21,6 +21,7 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
+from tflipsync import files
 from tflipsync.audio import mel as audio_mel, windows as audio_windows
 from tflipsync.errors import InputError
 
@@ -70,7 +71,7 @@ def version_dir(base, name, version):
 
 def export(generator, base, name, version, overwrite=False):
     """Writes the SavedModel to <base>/<name>/<version>/ (through a temporary folder) and an
-    example models.config beside <name>. Returns the version folder."""
+    example models.config beside <name> (`models_config`). Returns the version folder."""
     if int(version) < 1:
         raise InputError("--version", "must be a positive integer (TF-Serving ignores other folder names)")
     target = version_dir(base, name, version)
@@ -82,23 +83,34 @@ def export(generator, base, name, version, overwrite=False):
     try:
         tf.saved_model.save(module, temporary,
                             signatures={"serving_default": module.serve, "from_pcm": module.from_pcm})
+        # mkdtemp makes the folder private (0700); the version folder gets a plain mkdir's mode,
+        # so that a server running as another user (a container's) can read it
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o777 & ~umask)
         if os.path.exists(target):
             shutil.rmtree(target)
         os.replace(temporary, target)
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
-    config = os.path.join(base, "models.config")
-    with open(config + ".partial", "w") as f:
+    with files.atomic_output(os.path.join(base, "models.config"), "w") as f:
         f.write(models_config(name, os.path.abspath(os.path.join(base, name))))
-    os.replace(config + ".partial", config)
     return target
 
 
-def models_config(name, path):
-    """An example --model_config_file for tensorflow_model_server serving the latest version."""
-    return ("model_config_list {\n  config {\n"
-            f"    name: \"{name}\"\n    base_path: \"{path}\"\n    model_platform: \"tensorflow\"\n"
+def models_config(name, host_path):
+    """An example --model_config_file for tensorflow_model_server serving the latest version.
+
+    Its base_path is /models/<name>, the folder the tensorflow/serving image serves (README:
+    `docker run -v $PWD/models/tflipsync:/models/tflipsync ...`); a comment in the file gives
+    `host_path`, the base_path for a tensorflow_model_server run outside a container.
+    """
+    return ("# A --model_config_file for tensorflow_model_server. base_path is the model's folder inside\n"
+            f"# the tensorflow/serving container (docker run -v {host_path}:/models/{name} ...);\n"
+            f"# for a tensorflow_model_server run directly on this machine, set base_path: \"{host_path}\"\n"
+            "model_config_list {\n  config {\n"
+            f"    name: \"{name}\"\n    base_path: \"/models/{name}\"\n    model_platform: \"tensorflow\"\n"
             "    model_version_policy { latest { num_versions: 1 } }\n  }\n}\n")
 
 

@@ -187,12 +187,12 @@ class TFLiteExpertEmbedder:
     """
 
     def __init__(self, path, threads=None):
-        from tflipsync.deploy import tflite
+        from tflipsync.deploy import runtime
 
         with open(path, "rb") as f:
             content = f.read()
         try:
-            self._runner = tflite.interpreter(content, threads or os.cpu_count() or 1).get_signature_runner("embed")
+            self._runner = runtime.interpreter(content, threads or os.cpu_count() or 1).get_signature_runner("embed")
         except ValueError as err:
             raise InputError(path, f"not an expert .tflite with an 'embed' signature: "
                                    f"{str(err).splitlines()[0]}") from None

@@ -18,6 +18,7 @@ class TFLiteEngine(NetworkEngine):
 
     def __init__(self, weights, width, batch_size, runtime="tf", threads=None):
         from tflipsync.deploy import tflite
+        from tflipsync.deploy.runtime import interpreter, signature_batch
 
         if weights:
             if width is not None:
@@ -34,12 +35,12 @@ class TFLiteEngine(NetworkEngine):
                                         log=lambda line: None)
             self.description = bundled.describe() + " (converted to TFLite fp32 in memory)"
         try:
-            self._runner = tflite.interpreter(content, threads or os.cpu_count() or 1,
-                                              runtime).get_signature_runner("generate")
+            self._runner = interpreter(content, threads or os.cpu_count() or 1,
+                                       runtime).get_signature_runner("generate")
         except ValueError as err:
             raise InputError(weights or "embedded model", f"not a generator .tflite with a 'generate' signature: "
                                                           f"{str(err).splitlines()[0]}") from None
-        self._batch = tflite.signature_batch(self._runner)
+        self._batch = signature_batch(self._runner)
         self.short_description = short_description(weights, "generator")
         self.batch_size = batch_size
 
