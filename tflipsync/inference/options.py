@@ -15,9 +15,9 @@ class Options:
     face: str
     audio: str
     out: str
+    engine: str = "keras"
     weights: str = None
     width: float = None
-    engine: str = "keras"
     pads: tuple = (0, 0, 0, 0)  # extra pixels top, bottom, left, right around the padded face box
     box: tuple = None  # fixed face box top, bottom, left, right (skips detection)
     resize_factor: int = 1

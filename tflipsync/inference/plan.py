@@ -13,14 +13,14 @@ import time
 import numpy as np
 
 from tflipsync.audio import io as audio_io, mel as audio_mel, windows as audio_windows
-from tflipsync.conventions import MEL_STEPS, SAMPLE_RATE
-from tflipsync.faces import crop, detect, track
 from tflipsync.audio.silence import frame_silence
-from tflipsync.media import source
-from tflipsync.inference.engines import ENGINES, FRAME
-from tflipsync.inference.options import Options
+from tflipsync.conventions import MEL_STEPS, SAMPLE_RATE
 from tflipsync.errors import InputError
+from tflipsync.faces import crop, detect, track
+from tflipsync.inference.engines import ENGINES, FRAME
 from tflipsync.inference.engines.landmarks import box_detection
+from tflipsync.inference.options import Options
+from tflipsync.media import source
 
 
 class Stages:

@@ -29,10 +29,9 @@ def request_inputs(face_path, audio_path, frames=25, fps=25.0):
     Returns:
       dict face (F, 96, 96, 3) uint8 RGB, reference (same), mel (F, 80, 16) float32.
     """
-    from tflipsync.audio import io as audio_io
+    from tflipsync.audio import io as audio_io, mel as audio_mel, windows as audio_windows
     from tflipsync.faces import crop as face_crop, detect
     from tflipsync.media import images
-    from tflipsync.inference import plan
 
     rgb = images.read_image(face_path)
     with detect.FaceDetector() as detector:
@@ -44,7 +43,8 @@ def request_inputs(face_path, audio_path, frames=25, fps=25.0):
     wav = audio_io.load_wav(audio_path)
     count = min(frames, max(1, int(len(wav) / SAMPLE_RATE * fps)))
     crops = np.repeat(crop[None], count, axis=0)
-    return {"face": crops, "reference": crops.copy(), "mel": plan.mel_windows(wav, count, fps)}
+    windows = audio_windows.output_windows(audio_mel.melspectrogram(wav), count, fps)  # offset -1, as sync cuts them
+    return {"face": crops, "reference": crops.copy(), "mel": windows}
 
 
 def rest_body(inputs, signature=SIGNATURE):
