@@ -80,6 +80,7 @@ def test_full_width_parity(kind, legacy, prefix, tmp_path):
         assert e.std() > 1e-3  # the comparison is not between two constant outputs
 
 
+@pytest.mark.slow  # 11 s measured (--durations, two busy CPU cores)
 @pytest.mark.parametrize("kind", ["generator", "expert", "discriminator"])
 def test_small_width_parity_and_width_detection(kind, small_checkpoints, tmp_path):
     torch_model, checkpoint = small_checkpoints[kind]
@@ -191,6 +192,7 @@ def _cli(*args, block_torch=True):
                           timeout=120)
 
 
+@pytest.mark.slow  # 33 s measured (--durations, two busy CPU cores)
 def test_command_line_converts_without_torch(small_checkpoints, tmp_path):
     model, checkpoint = small_checkpoints["expert"]
     out = tmp_path / "expert.weights.h5"
@@ -203,6 +205,7 @@ def test_command_line_converts_without_torch(small_checkpoints, tmp_path):
     assert np.abs(actual[0] - expected[0]).max() < TOLERANCE
 
 
+@pytest.mark.slow  # 29 s measured (--durations, two busy CPU cores)
 def test_command_line_error_is_one_line(small_checkpoints, tmp_path):
     _, checkpoint = small_checkpoints["expert"]
     out = tmp_path / "g.weights.h5"

@@ -124,6 +124,7 @@ def expert_windows(samples):
     return out
 
 
+@pytest.mark.slow  # 10 s measured (--durations, two busy CPU cores)
 def test_element_specs_are_static(data_dir):
     expert = expert_dataset(data_dir, 4)
     generator = generator_dataset(data_dir, 3)
@@ -189,6 +190,7 @@ def test_generator_alignment(generator_samples):
     assert len(generator_samples["face"]) == 32 * len(USABLE)
 
 
+@pytest.mark.slow  # 20 s measured (--durations, two busy CPU cores)
 def test_same_seed_same_batches_other_seed_other_batches(data_dir):
     def take(make, seed, count=3):
         return [b for b in make(data_dir, 4, seed=seed, samples_per_clip=4,

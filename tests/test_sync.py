@@ -57,6 +57,7 @@ def speech_seconds(path):
         return f.getnframes() / f.getframerate()
 
 
+@pytest.mark.slow  # 10 s measured (--durations, two busy CPU cores)
 def test_video_shorter_than_the_audio_loops_and_lasts_as_long_as_the_audio(media, tmp_path):
     out = tmp_path / "out.mp4"
     summary = sync.run_sync(options(media, out))
@@ -113,6 +114,7 @@ def test_rotation_metadata_is_applied(media, tmp_path):
     assert summary["generated"] > 0
 
 
+@pytest.mark.slow  # 10 s measured (--durations, two busy CPU cores)
 def test_variable_frame_rate_comes_out_constant(media, tmp_path):
     times = np.cumsum([0] + [40 if i % 3 else 80 for i in range(29)])  # 30 frames, irregular
     clip = write_video(tmp_path / "vfr.mp4", astronaut_frames(30), fps=25, times_ms=times)
@@ -122,6 +124,7 @@ def test_variable_frame_rate_comes_out_constant(media, tmp_path):
     assert len(frames) == summary["frames"] == round(speech_seconds(media["speech"]) * summary["fps"])
 
 
+@pytest.mark.slow  # 19 s measured (--durations, two busy CPU cores)
 def test_odd_dimensions_and_audio_shorter_than_the_video(media, tmp_path):
     frames = [f[:359, :639] for f in astronaut_frames(60)]
     clip = write_video(tmp_path / "odd.mp4", [np.pad(f, ((0, 1), (0, 1), (0, 0))) for f in frames], fps=25)
@@ -134,6 +137,7 @@ def test_odd_dimensions_and_audio_shorter_than_the_video(media, tmp_path):
     assert out[0].shape == (360, 640, 3)  # padded by one edge pixel for H.264 4:2:0
 
 
+@pytest.mark.slow  # 17 s measured (--durations, two busy CPU cores)
 def test_4k_frames(media, tmp_path):
     import cv2
     frames = [cv2.resize(f, (3840, 2160)) for f in astronaut_frames(4)]
@@ -197,6 +201,7 @@ def _cli(*args, **kwargs):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
 
 
+@pytest.mark.slow  # 15 s measured (--durations, two busy CPU cores)
 def test_cli_exit_status_and_one_line_error(media, tmp_path):
     process = _cli("--face", str(tmp_path / "nope.mp4"), "--audio", media["speech"], "--out", str(tmp_path / "o.mp4"))
     _, stderr = process.communicate(timeout=120)
@@ -204,6 +209,7 @@ def test_cli_exit_status_and_one_line_error(media, tmp_path):
     assert stderr.strip().splitlines()[-1] == f"tflipsync sync: error: {tmp_path / 'nope.mp4'}: no such file"
 
 
+@pytest.mark.slow  # 21 s measured (--durations, two busy CPU cores)
 def test_ctrl_c_leaves_no_partial_output(media, tmp_path):
     long_audio = write_wav(tmp_path / "long.wav", np.random.default_rng(3).uniform(-0.3, 0.3, 16000 * 60))
     out = tmp_path / "o.mp4"
@@ -222,6 +228,7 @@ def test_ctrl_c_leaves_no_partial_output(media, tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["long.wav"]
 
 
+@pytest.mark.slow  # 7-13 s measured (--durations, two busy CPU cores)
 @pytest.mark.parametrize("preset", ["telegram", "whatsapp", "gif"])
 def test_sticker_presets_keep_their_limits(media, tmp_path, preset):
     from PIL import Image

@@ -255,6 +255,7 @@ def test_bad_input_gives_one_error_and_no_output(media, tmp_path, case):
     assert after == before  # no output, no sketch, no partial file, inputs untouched
 
 
+@pytest.mark.slow  # 20 s measured (--durations, two busy CPU cores)
 def test_ctrl_c_leaves_no_partial_output_or_sketch(media, tmp_path):
     long_audio = write_wav(tmp_path / "long.wav", np.random.default_rng(3).uniform(-0.3, 0.3, 16000 * 60))
     process = subprocess.Popen(
