@@ -44,12 +44,12 @@ def main():
     import numpy as np
     import tensorflow as tf
 
-    from tflipsync import landmarks
+    from tflipsync.landmarks import predictor as landmark_predictor
     from tflipsync.deploy import landmarks as landmark_export
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-    predictor = landmarks.Predictor(args.weights)
+    predictor = landmark_predictor.Predictor(args.weights)
     network = predictor.network
     content = landmark_export.convert(network)
     rng = np.random.default_rng(0)

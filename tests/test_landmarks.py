@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from tflipsync.weights import bundled
-from tflipsync import landmarks
+from tflipsync.landmarks import mouth as mouth_points, predictor as landmark_predictor
 from tflipsync.data import landmarks as landmark_data
 from tflipsync.data import records
 from tflipsync.deploy import landmarks as landmark_export
@@ -32,8 +32,8 @@ def base_mesh(seed=0):
     mesh[[362, 263], :2] = [[0.3, -0.02], [0.7, 0.02]]
     angle = np.linspace(0, 2 * np.pi, 20, endpoint=False)
     ring = np.stack([-np.cos(angle), np.sin(angle)], axis=1)  # from the image-left corner
-    mesh[list(landmarks.MOUTH[:20]), :2] = [0, 1.0] + ring * [0.5, 0.15]
-    mesh[list(landmarks.MOUTH[20:]), :2] = [0, 1.0] + ring * [0.4, 0.05]
+    mesh[list(mouth_points.MOUTH[:20]), :2] = [0, 1.0] + ring * [0.5, 0.15]
+    mesh[list(mouth_points.MOUTH[20:]), :2] = [0, 1.0] + ring * [0.4, 0.05]
     return mesh
 
 
@@ -49,8 +49,8 @@ def speaking_meshes(loudness, times, seed):
     """Meshes (N, 468, 3) whose lower lip drops with the loudness (at the frame times)."""
     rng = np.random.default_rng(seed)
     mesh = base_mesh(seed)
-    lower = [i for k, i in enumerate(landmarks.MOUTH) if 1 <= k % 20 <= 9]  # lower lip points
-    opening = np.interp(times * landmarks.STEP_RATE, np.arange(len(loudness)), loudness)
+    lower = [i for k, i in enumerate(mouth_points.MOUTH) if 1 <= k % 20 <= 9]  # lower lip points
+    opening = np.interp(times * mouth_points.STEP_RATE, np.arange(len(loudness)), loudness)
     meshes = np.repeat(mesh[None], len(times), axis=0)
     meshes[:, lower, 1] += 0.3 * opening[:, None]
     return posed(meshes, rng.uniform(-0.4, 0.4), rng.uniform(80, 160), rng.uniform(100, 300, 2))
@@ -60,7 +60,7 @@ def write_speaking_clips(directory, count=4, frames=60, fps=25.0, seed=0):
     """Clip records whose mouth opening follows the mel's loudness, each speaker posed differently."""
     rng = np.random.default_rng(seed)
     for index in range(count):
-        steps = int(landmarks.STEP_RATE * frames / fps) + 1
+        steps = int(mouth_points.STEP_RATE * frames / fps) + 1
         loudness = np.clip(np.convolve(rng.uniform(-0.5, 1.5, steps), np.ones(6) / 6, "same"), 0, 1)
         loudness[:30] = 0.0  # leading silence (more than a tenth of the steps): the mouth at rest
         mel = (-4 + 8 * loudness[:, None] + rng.normal(0, 0.3, (steps, 80))).astype(np.float32)
@@ -76,45 +76,45 @@ def write_speaking_clips(directory, count=4, frames=60, fps=25.0, seed=0):
 
 def test_normalised_mouth_ignores_rotation_scale_and_translation():
     mesh = base_mesh()
-    points, transform = landmarks.normalise(mesh)
+    points, transform = mouth_points.normalise(mesh)
     assert points.shape == (40, 2) and transform.shape == (2, 3)
     moved = posed(mesh, 0.6, 2.7, [300.0, -40.0])
-    moved_points, moved_transform = landmarks.normalise(moved)
+    moved_points, moved_transform = mouth_points.normalise(moved)
     np.testing.assert_allclose(moved_points, points, atol=1e-5)
     # eye centres at (-1/2, 0) and (1/2, 0): the unit is their distance
     np.testing.assert_allclose(points[0], [-0.5, 1.0], atol=1e-5)
-    np.testing.assert_allclose(landmarks.mouth_width(points), 1.0, atol=1e-5)
-    np.testing.assert_allclose(landmarks.denormalise(moved_points, moved_transform),
-                               moved[list(landmarks.MOUTH), :2], atol=1e-3)
+    np.testing.assert_allclose(mouth_points.mouth_width(points), 1.0, atol=1e-5)
+    np.testing.assert_allclose(mouth_points.denormalise(moved_points, moved_transform),
+                               moved[list(mouth_points.MOUTH), :2], atol=1e-3)
     # batched, NaN where no face, and the TensorFlow form used by the pipeline agrees
     batch = np.stack([mesh, moved, np.full_like(mesh, np.nan)])
-    batch_points, _ = landmarks.normalise(batch)
+    batch_points, _ = mouth_points.normalise(batch)
     assert np.isnan(batch_points[2]).all()
     np.testing.assert_allclose(landmark_data.normalise_mouth(batch[:2]).numpy(), batch_points[:2],
                                atol=1e-5)
 
 
 def test_mouth_indices_are_the_face_mesh_lip_rings():
-    assert len(landmarks.MOUTH) == len(set(landmarks.MOUTH)) == 40
-    assert landmarks.MOUTH[0] == 61 and landmarks.MOUTH[10] == 291  # outer corners
-    assert landmarks.MOUTH[20] == 78 and landmarks.MOUTH[30] == 308  # inner corners
-    assert {13, 14, 0, 17} <= set(landmarks.MOUTH)
+    assert len(mouth_points.MOUTH) == len(set(mouth_points.MOUTH)) == 40
+    assert mouth_points.MOUTH[0] == 61 and mouth_points.MOUTH[10] == 291  # outer corners
+    assert mouth_points.MOUTH[20] == 78 and mouth_points.MOUTH[30] == 308  # inner corners
+    assert {13, 14, 0, 17} <= set(mouth_points.MOUTH)
 
 
 def test_pca_round_trip_and_plain_array_file(tmp_path):
     rng = np.random.default_rng(1)
     shapes = rng.normal(size=(200, 3)) @ rng.normal(size=(3, 80)) + rng.normal(size=80)
     shapes = shapes.reshape(200, 40, 2)
-    basis = landmarks.PCABasis.fit(shapes, 3)
+    basis = mouth_points.PCABasis.fit(shapes, 3)
     assert basis.components.shape == (3, 80) and basis.explained == pytest.approx(1.0, abs=1e-5)
     np.testing.assert_allclose(basis.components @ basis.components.T, np.eye(3), atol=1e-5)
     np.testing.assert_allclose(basis.reconstruct(basis.project(shapes)), shapes, atol=1e-4)
     basis.save(tmp_path / "basis.npz")
     with np.load(tmp_path / "basis.npz", allow_pickle=False) as f:
         assert sorted(f.files) == ["components", "mean", "total_variance", "variance"]
-    loaded = landmarks.PCABasis.load(tmp_path / "basis.npz")
+    loaded = mouth_points.PCABasis.load(tmp_path / "basis.npz")
     np.testing.assert_array_equal(loaded.project(shapes), basis.project(shapes))
-    two = landmarks.PCABasis.fit(shapes, 2)
+    two = mouth_points.PCABasis.fit(shapes, 2)
     assert 0.5 < two.explained < 1.0  # three directions of variance: two components lose some
 
 
@@ -124,7 +124,7 @@ def test_step_targets_interpolate_frames_and_find_the_rest_mouth():
     points = rng.normal(size=(12, 40, 2)).astype(np.float32)
     valid = np.ones(12, bool)
     valid[7] = False
-    steps, ok = landmarks.frames_to_steps(points, times, valid, 40)
+    steps, ok = mouth_points.frames_to_steps(points, times, valid, 40)
     # step 8 is at 0.1 s = frame 3 exactly; step 4 is at 0.05 s, halfway between frames 1 and 2
     np.testing.assert_allclose(steps[8], points[3], atol=1e-6)
     np.testing.assert_allclose(steps[4], (points[1] + points[2]) / 2, atol=1e-6)
@@ -138,7 +138,7 @@ def test_step_targets_interpolate_frames_and_find_the_rest_mouth():
     loudness = rng.uniform(size=40)
     loudness[[30, 31]] = -1.0  # invalid steps: never chosen even when quietest
     quiet = np.flatnonzero(ok)[np.argsort(loudness[ok], kind="stable")[:3]]  # ceil(0.1 * 26)
-    rest = landmarks.rest_mouth(steps, ok.astype(np.float32), loudness)
+    rest = mouth_points.rest_mouth(steps, ok.astype(np.float32), loudness)
     np.testing.assert_allclose(rest, steps[quiet].mean(axis=0), atol=1e-5)
     np.testing.assert_allclose(landmark_data.rest_mouth(tf.constant(steps), tf.constant(ok, tf.float32),
                                                         tf.constant(loudness)).numpy(), rest, atol=1e-5)
@@ -148,7 +148,7 @@ def small_network(delay=3, bidirectional=False, seed=0):
     tf.keras.utils.set_random_seed(seed)
     network = landmark_models.LandmarkLSTM(delay=delay, units=8, pca_dims=3, bidirectional=bidirectional)
     rng = np.random.default_rng(seed)
-    basis = landmarks.PCABasis(rng.normal(size=(40, 2)) * 0.1, np.linalg.qr(rng.normal(size=(80, 3)))[0].T,
+    basis = mouth_points.PCABasis(rng.normal(size=(40, 2)) * 0.1, np.linalg.qr(rng.normal(size=(80, 3)))[0].T,
                                np.ones(3), 3.0)
     network.basis.set_basis(basis, rng.normal(size=(40, 2)))
     return network
@@ -233,21 +233,21 @@ def test_tiny_train_end_to_end_learns(tiny_run):
     assert list((model_dir / "validation").glob("events.out.tfevents.*"))
     assert "--model=landmarks" in (model_dir / "flags.txt").read_text()
     # the weights file carries the basis; the run's flags.txt gives the architecture
-    predictor = landmarks.Predictor(str(model_dir / "best" / "landmarks.weights.h5"))
+    predictor = landmark_predictor.Predictor(str(model_dir / "best" / "landmarks.weights.h5"))
     assert predictor.network.get_config()["units"] == 16 and predictor.delay == 4
     np.testing.assert_allclose(predictor.network.basis.components.numpy(), basis.components, atol=1e-5)
 
 
 def test_streaming_tflite_equals_the_sequence_model(tiny_run, tmp_path):
     _, model_dir, _ = tiny_run
-    predictor = landmarks.Predictor(str(model_dir / "landmarks.weights.h5"))
+    predictor = landmark_predictor.Predictor(str(model_dir / "landmarks.weights.h5"))
     content = landmark_export.convert(predictor.network)
     ops = {d["op_name"] for d in runtime.interpreter(content)._get_ops_details()}
     assert ops <= BUILTIN_STEP_OPS
     mel = np.clip(np.random.default_rng(4).normal(-1, 2, size=(150, 80)), -4, 4).astype(np.float32)
     sequence = predictor.predict_steps(mel)
-    for runtime in ("tf", "litert"):
-        streamed = landmark_export.stream(content, predictor.delay, mel, runtime=runtime)
+    for name in ("tf", "litert"):
+        streamed = landmark_export.stream(content, predictor.delay, mel, runtime=name)
         assert streamed.shape == sequence.shape == (150, 40, 2)
         np.testing.assert_allclose(streamed, sequence, atol=1e-4)
     # pushing in pieces gives the same points (the state carries over)
@@ -265,8 +265,8 @@ def test_export_command_writes_a_small_builtin_file_of_the_embedded_model(tmp_pa
     content = out.read_bytes()
     assert len(content) <= 2**20
     assert {d["op_name"] for d in runtime.interpreter(content)._get_ops_details()} <= BUILTIN_STEP_OPS
-    predictor = landmarks.Predictor()
-    mel = landmarks.mel_steps(np.random.default_rng(5).normal(0, 0.1, 16000).astype(np.float32))
+    predictor = landmark_predictor.Predictor()
+    mel = mouth_points.mel_steps(np.random.default_rng(5).normal(0, 0.1, 16000).astype(np.float32))
     np.testing.assert_allclose(landmark_export.stream(content, predictor.delay, mel),
                                predictor.predict_steps(mel), atol=1e-4)
 
@@ -291,33 +291,27 @@ def test_embedded_model_is_recorded_and_checked(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def held_out_clip(tmp_path_factory):
-    """One synthetic clip of a speaker the embedded model never saw (another seed)."""
-    from tflipsync.corpus import preprocess, synth
-
-    videos = tmp_path_factory.mktemp("held_out")
-    synth.synthesize(str(videos), clips=1, seed=5, workers=1, clips_per_speaker=1,
-                     min_seconds=3.0, max_seconds=3.5, progress=False)
-    data = tmp_path_factory.mktemp("held_out_data")
-    assert preprocess.preprocess(str(videos), str(data), workers=1, progress=False)["written"] == 1
-    return records.list_clips(str(data))[0]
+def held_out_clip(synthetic_corpus):
+    """The first clip of the session's synthetic corpus (tests/conftest.py): a speaker the
+    embedded model never saw."""
+    return records.list_clips(str(synthetic_corpus.records))[0]
 
 
 def test_embedded_predictor_follows_speech_on_a_held_out_clip(held_out_clip):
     clip = records.read_clip(held_out_clip)
     steps = landmark_data.clip_arrays(held_out_clip)
-    predictor = landmarks.Predictor()
+    predictor = landmark_predictor.Predictor()
     assert "embedded landmark LSTM" in predictor.description
     assert predictor.mean_shape.shape == (40, 2)
     frames = len(clip["present"])
     mouths = predictor.predict(clip["audio"], float(clip["fps"]), frames + 10)
     assert mouths.shape == (frames + 10, 40, 2) and mouths.dtype == np.float32
     # the speaker's own rest mouth plus the predicted motion, against the tracked mouth
-    truth, _ = landmarks.normalise(clip["landmarks"])
-    frame_rest = landmarks.rest_mouth(steps["points"], steps["weight"], steps["mel"].mean(axis=1))
+    truth, _ = mouth_points.normalise(clip["landmarks"])
+    frame_rest = mouth_points.rest_mouth(steps["points"], steps["weight"], steps["mel"].mean(axis=1))
     predicted = frame_rest + (mouths[:frames] - predictor.mean_shape)
-    error = landmarks.landmark_error(predicted, truth)[clip["present"]].mean()
-    still = landmarks.landmark_error(frame_rest[None], truth)[clip["present"]].mean()
+    error = mouth_points.landmark_error(predicted, truth)[clip["present"]].mean()
+    still = mouth_points.landmark_error(frame_rest[None], truth)[clip["present"]].mean()
     assert error < 0.8 * still, (error, still)
     # after the audio, silence: the mouth returns to rest
     np.testing.assert_allclose(mouths[-1], predictor.mean_shape, atol=0.05)

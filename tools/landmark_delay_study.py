@@ -57,19 +57,19 @@ def train(name, extra, f, log=print):
 
 def clip_errors(predictor, path):
     """(model error, no-motion error, frames) of one held-out clip, summed over its frames."""
-    from tflipsync import landmarks
+    from tflipsync.landmarks import mouth as mouth_points
     from tflipsync.data import landmarks as landmark_data
     from tflipsync.data import records
 
     clip = records.read_clip(path)
     steps = landmark_data.clip_arrays(path)
-    truth, _ = landmarks.normalise(clip["landmarks"])
+    truth, _ = mouth_points.normalise(clip["landmarks"])
     present = clip["present"] & np.all(np.isfinite(truth), axis=(1, 2))
     rest = steps["rest"]
-    motion = landmarks.steps_to_frames(predictor.predict_steps(steps["mel"]), clip["fps"],
+    motion = mouth_points.steps_to_frames(predictor.predict_steps(steps["mel"]), clip["fps"],
                                        len(truth)) - predictor.mean_shape
-    model = landmarks.landmark_error(rest + motion, truth)[present]
-    still = landmarks.landmark_error(rest[None], truth)[present]
+    model = mouth_points.landmark_error(rest + motion, truth)[present]
+    still = mouth_points.landmark_error(rest[None], truth)[present]
     return float(model.sum()), float(still.sum()), int(present.sum())
 
 
@@ -110,10 +110,10 @@ def tflite_speed(network, steps=2000, blocks=5):
 
 def measure(name, model_dir, test_files):
     """The table row of one trained run."""
-    from tflipsync import landmarks
+    from tflipsync.landmarks import predictor as landmark_predictor
     from tflipsync.data import landmarks as landmark_data
 
-    predictor = landmarks.Predictor(os.path.join(model_dir, "best", "landmarks.weights.h5"))
+    predictor = landmark_predictor.Predictor(os.path.join(model_dir, "best", "landmarks.weights.h5"))
     network = predictor.network
     totals = np.zeros(3)
     for path in test_files:

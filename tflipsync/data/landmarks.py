@@ -2,7 +2,7 @@
 
 A sample is a crop of `sequence_steps` consecutive steps (one mel column each, 80 per second,
 see `tflipsync.landmarks`) of one clip with, for every step, the mouth motion: the mouth points
-of the frames around its time, normalised (`tflipsync.landmarks.normalise`) and interpolated
+of the frames around its time, normalised (`tflipsync.landmarks.mouth.normalise`) and interpolated
 linearly to the step's time, minus the clip's mouth at rest (the mean mouth of its quietest
 steps), and a weight: 1 where the step lies between two frames with a face, 0 elsewhere.
 Predicting motion rather than the mouth itself leaves out what audio cannot tell: the speaker's
@@ -15,31 +15,31 @@ pipelines (`sampling.build`); the PCA basis is not applied here: the network hol
 import numpy as np
 import tensorflow as tf
 
-from tflipsync import landmarks
+from tflipsync.landmarks import mouth as mouth_points
 from tflipsync.data import records, sampling
 
 
 def normalise_mouth(mesh):
-    """TensorFlow form of `tflipsync.landmarks.normalise` (points only): (..., 468, 2 or 3) ->
+    """TensorFlow form of `tflipsync.landmarks.mouth.normalise` (points only): (..., 468, 2 or 3) ->
     float32 (..., K, 2)."""
     mesh = tf.cast(mesh[..., :2], tf.float32)
-    right = tf.reduce_mean(tf.gather(mesh, landmarks.RIGHT_EYE, axis=-2), axis=-2)
-    left = tf.reduce_mean(tf.gather(mesh, landmarks.LEFT_EYE, axis=-2), axis=-2)
+    right = tf.reduce_mean(tf.gather(mesh, mouth_points.RIGHT_EYE, axis=-2), axis=-2)
+    left = tf.reduce_mean(tf.gather(mesh, mouth_points.LEFT_EYE, axis=-2), axis=-2)
     origin = (right + left) / 2
     axis = left - right  # (..., 2)
     scale2 = tf.reduce_sum(axis * axis, axis=-1)[..., tf.newaxis]  # (..., 1)
-    d = tf.gather(mesh, landmarks.MOUTH, axis=-2) - origin[..., tf.newaxis, :]  # (..., K, 2)
+    d = tf.gather(mesh, mouth_points.MOUTH, axis=-2) - origin[..., tf.newaxis, :]  # (..., K, 2)
     a, b = axis[..., tf.newaxis, 0], axis[..., tf.newaxis, 1]
     points = tf.stack([a * d[..., 0] + b * d[..., 1], -b * d[..., 0] + a * d[..., 1]], axis=-1)
     return points / scale2[..., tf.newaxis]
 
 
 def frames_to_steps(points, times, valid, steps):
-    """TensorFlow form of `tflipsync.landmarks.frames_to_steps`: points (N, K, 2), times (N,),
+    """TensorFlow form of `tflipsync.landmarks.mouth.frames_to_steps`: points (N, K, 2), times (N,),
     valid bool (N,), steps M -> (float32 (M, K, 2), float32 (M,) weights)."""
     times = tf.cast(times, tf.float64)
     last = tf.shape(times)[0] - 1
-    t = tf.cast(tf.range(steps), tf.float64) / landmarks.STEP_RATE
+    t = tf.cast(tf.range(steps), tf.float64) / mouth_points.STEP_RATE
     upper = tf.clip_by_value(tf.searchsorted(times, t, side="left"), 0, last)
     lower = tf.clip_by_value(upper - 1, 0, last)
     exact = tf.abs(tf.gather(times, upper) - t) <= 1e-9
@@ -55,8 +55,8 @@ def frames_to_steps(points, times, valid, steps):
     return tf.where(ok[:, tf.newaxis, tf.newaxis], out, 0.0), tf.cast(ok, tf.float32)
 
 
-def rest_mouth(points, weight, loudness, share=landmarks.REST_SHARE):
-    """TensorFlow form of `tflipsync.landmarks.rest_mouth`: points (M, K, 2), weight (M,),
+def rest_mouth(points, weight, loudness, share=mouth_points.REST_SHARE):
+    """TensorFlow form of `tflipsync.landmarks.mouth.rest_mouth`: points (M, K, 2), weight (M,),
     loudness (M,) -> (K, 2), zeros when no step is valid."""
     valid = weight > 0
     count = tf.reduce_sum(tf.cast(valid, tf.int32))
@@ -97,7 +97,7 @@ def sample_sequences(clip, key, samples, sequence_steps):
     steps = clip_steps(clip)
     mel, motion, weight = steps["mel"], steps["motion"], steps["weight"]
     short = tf.maximum(sequence_steps - tf.shape(mel)[0], 0)
-    mel = tf.pad(mel, [[0, short], [0, 0]], constant_values=landmarks.SILENCE)
+    mel = tf.pad(mel, [[0, short], [0, 0]], constant_values=mouth_points.SILENCE)
     motion = tf.pad(motion, [[0, short], [0, 0], [0, 0]])
     weight = tf.pad(weight, [[0, short]])
     room = tf.shape(mel)[0] - sequence_steps + 1
@@ -146,7 +146,7 @@ def fit_basis(data_dir, filelist, dims):
     """The mouth-motion PCA basis and the mean rest mouth of a split's clips.
 
     Returns:
-        (`tflipsync.landmarks.PCABasis` of the valid steps' motions, float32 (K, 2) the mean of
+        (`tflipsync.landmarks.mouth.PCABasis` of the valid steps' motions, float32 (K, 2) the mean of
         the clips' rest mouths: the canonical rest that predicted motions are added to).
     """
     motions, rests = [], []
@@ -158,4 +158,4 @@ def fit_basis(data_dir, filelist, dims):
             rests.append(steps["rest"])
     if not motions:
         raise ValueError(f"{filelist or data_dir}: no clip with a face")
-    return landmarks.PCABasis.fit(np.concatenate(motions), dims), np.mean(rests, axis=0)
+    return mouth_points.PCABasis.fit(np.concatenate(motions), dims), np.mean(rests, axis=0)

@@ -3,16 +3,16 @@
     tflipsync export landmarks --out landmarks.tflite [--weights RUN/best/landmarks.weights.h5]
 
 The file has one signature, "step": mel (1, 80) float32, one normalised mel column (80 per
-second, `tflipsync.landmarks.mel_steps`), and state (1, 2 * units) float32, the LSTM's [h, c]
+second, `tflipsync.landmarks.mouth.mel_steps`), and state (1, 2 * units) float32, the LSTM's [h, c]
 (zeros at the start of a stream), in; points (1, K, 2) float32, normalised mouth points
-(`tflipsync.landmarks.normalise`), and the next state, out. The cell is written out with
+(`tflipsync.landmarks.mouth.normalise`), and the next state, out. The cell is written out with
 builtin ops (FULLY_CONNECTED, LOGISTIC, TANH, MUL, ADD, SPLIT, CONCATENATION); the PCA
 reconstruction and the canonical rest mouth are folded into the output layer, so a call returns
 points, not coefficients.
 
 Latency: the network is the time-delayed LSTM, so the points returned by step t are the mouth of
 step t - delay (delay x 12.5 ms earlier). A stream drops the first `delay` outputs and, at its
-end, feeds `delay` steps of silence (`tflipsync.landmarks.SILENCE` in every bin) to flush the last
+end, feeds `delay` steps of silence (`tflipsync.landmarks.mouth.SILENCE` in every bin) to flush the last
 mouths; `stream` does exactly that. Without --weights the embedded landmark model is exported.
 """
 
@@ -108,7 +108,7 @@ class Stream:
 
     def finish(self):
         """Flushes the last `delay` mouths with silence; returns them (delay, K, 2)."""
-        from tflipsync.landmarks import SILENCE
+        from tflipsync.landmarks.mouth import SILENCE
 
         return self.push(np.full((self.delay, 80), SILENCE, np.float32))
 
@@ -129,16 +129,17 @@ def define_flags(flag_values):
 
 
 def run(f):
-    from tflipsync import files, landmarks
+    from tflipsync import files
+    from tflipsync.landmarks import mouth as mouth_points, predictor as landmark_predictor
 
     if not f.out:
         raise InputError("--out", "is required")
-    network, description = landmarks.load_network(f.weights)
+    network, description = landmark_predictor.load_network(f.weights)
     if network.bidirectional:
         raise InputError(f.weights, "a bidirectional LSTM has no streaming form")
     content = convert(network)
     files.write_bytes(f.out, content)
     print(f"{f.out}: {len(content):,} bytes, signature '{SIGNATURE}' (mel (1, 80), state "
           f"(1, {2 * network.units})) -> points (1, {network.points}, 2), delay {network.delay} "
-          f"steps ({network.delay * 1000 / landmarks.STEP_RATE:g} ms); {description}")
+          f"steps ({network.delay * 1000 / mouth_points.STEP_RATE:g} ms); {description}")
     return 0

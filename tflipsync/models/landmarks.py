@@ -21,7 +21,7 @@ the weights and a model is never separated from its basis.
 Time delay. The delayed network is causal: its output at step t depends on mel steps 0..t only
 and estimates the mouth of step t - delay. `shift_targets` aligns targets with outputs for the
 loss; at inference the caller feeds `delay` steps of silence after the audio and drops the first
-`delay` outputs (`tflipsync.landmarks.Predictor`, the streaming form in
+`delay` outputs (`tflipsync.landmarks.predictor.Predictor`, the streaming form in
 `tflipsync.deploy.landmarks`). The bidirectional network has no delay: output t is the mouth of
 step t, from the whole sequence.
 """
@@ -70,7 +70,7 @@ class MouthBasis(layers.Layer):
         return ops.reshape(flat, (*ops.shape(coefficients)[:-1], self.points, 2))  # (..., K, 2)
 
     def set_basis(self, basis, rest):
-        """Copies a motion `tflipsync.landmarks.PCABasis` and a rest mouth (K, 2) into the weights."""
+        """Copies a motion `tflipsync.landmarks.mouth.PCABasis` and a rest mouth (K, 2) into the weights."""
         self.rest.assign(rest.reshape(-1))
         self.mean.assign(basis.mean.reshape(-1))
         self.components.assign(basis.components)
@@ -88,7 +88,7 @@ class LandmarkLSTM(keras.Model):
         0 when `bidirectional`.
       units: LSTM cell size (per direction when bidirectional).
       pca_dims: PCA coefficients predicted.
-      points: mouth points K (`tflipsync.landmarks.MOUTH`).
+      points: mouth points K (`tflipsync.landmarks.mouth.MOUTH`).
       bidirectional: a bidirectional LSTM (the baseline) instead of the causal one.
     """
 

@@ -6,7 +6,7 @@ Unlike the crop engines, it is a frame engine (the protocols: tflipsync/inferenc
 
 1. pass 1 (detection): `measure` runs the face mesh on each detected face and keeps the face's
    own lips in pixels, its pose- and scale-free mouth shape and the transform between the two
-   (tflipsync.landmarks.normalise): about 700 bytes per frame;
+   (tflipsync.landmarks.mouth.normalise): about 700 bytes per frame;
 2. `plan`: the landmark predictor turns the speech into normalised mouth points for every
    output frame; their motion (prediction minus the predictor's mouth at rest, `mean_shape`)
    is added to each face's own mouth at rest, so the face keeps its own mouth. A photo's rest
@@ -62,21 +62,21 @@ class LandmarkEngine:
     """ENGINES["landmarks"].build(weights, width, batch_size): the landmark predictor and the mouth warp.
 
     Args:
-      weights: a landmark model file (tflipsync.landmarks.Predictor's), None for the embedded one.
+      weights: a landmark model file (tflipsync.landmarks.predictor.Predictor's), None for the embedded one.
       width: must be None (the landmark model has no width option here).
       batch_size: unused (frames are warped one by one).
     """
     def __init__(self, weights, width, batch_size):
-        from tflipsync import landmarks
+        from tflipsync.landmarks import mouth as mouth_points, predictor as landmark_predictor
 
         if width is not None:
             raise InputError("--width", "the landmarks engine has no width; leave --width out")
-        self._landmarks = landmarks
-        self._predictor = landmarks.Predictor(weights)
+        self._mouth_points = mouth_points
+        self._predictor = landmark_predictor.Predictor(weights)
         self.description = self._predictor.description
         self.short_description = short_description(weights, "landmarks")
-        position = {int(index): k for k, index in enumerate(landmarks.MOUTH)}
-        self.mouth = np.asarray(landmarks.MOUTH, int)
+        position = {int(index): k for k, index in enumerate(mouth_points.MOUTH)}
+        self.mouth = np.asarray(mouth_points.MOUTH, int)
         self._outer = np.array([position[i] for i in face_mesh.OUTER_LIPS])
         self._inner = np.array([position[i] for i in face_mesh.INNER_LIPS])
         self._mesh = None
@@ -89,7 +89,7 @@ class LandmarkEngine:
         mesh, presence = self._mesh.landmarks(frame, detection)
         if presence < MIN_PRESENCE:
             return None
-        shape, transform = self._landmarks.normalise(mesh[None])
+        shape, transform = self._mouth_points.normalise(mesh[None])
         return Mouth(mesh[self.mouth, :2].astype(np.float32), np.asarray(shape[0], np.float32), transform)
 
     def plan(self, mouths, shots, wav, fps, count):
@@ -116,7 +116,7 @@ class LandmarkEngine:
         """(K, 2) pixels the mouth of source frame `source_index` moves to in output frame `output_index`."""
         mouth = plan.mouths[source_index]
         shape = plan.rest[source_index].astype(np.float64) + plan.motion[output_index]
-        return np.asarray(self._landmarks.denormalise(shape[None], mouth.transform), np.float64)[0]
+        return np.asarray(self._mouth_points.denormalise(shape[None], mouth.transform), np.float64)[0]
 
     def warp(self, frame, plan, source_index, output_index):
         """(the output frame, its mouth points (K, 2) in pixels)."""
