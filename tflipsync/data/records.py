@@ -167,8 +167,8 @@ def list_clips(data_dir, filelist=None):
     """
     if filelist is None:
         found = []
-        for root, _, files in os.walk(data_dir):
-            found += [os.path.join(root, f) for f in files if f.endswith(EXTENSION)]
+        for root, _, names in os.walk(data_dir):
+            found += [os.path.join(root, f) for f in names if f.endswith(EXTENSION)]
         return sorted(found)
     paths = []
     with open(filelist) as f:

@@ -9,7 +9,6 @@ missing or altered file is an error that says how to provide it, never a downloa
 
 import hashlib
 import os
-import shutil
 import subprocess
 import sys
 import tempfile

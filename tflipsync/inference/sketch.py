@@ -10,7 +10,6 @@ import cv2
 import numpy as np
 
 from tflipsync.faces import mesh
-from tflipsync.inference import warp
 
 EDGE_GREY = 150
 OUTER_COLOUR = (60, 220, 60)  # RGB
