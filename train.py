@@ -3,18 +3,20 @@
     python train.py --flagfile=configs/expert.flags --data_dir=DATA --model_dir=runs/expert
 
 Flags are defined in tflipsync/training/config.py; later flags override the flagfile's.
+TensorFlow is imported only once the flags are parsed, so `--help` answers at once.
 """
 
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import app, flags
 
-from absl import app, flags  # noqa: E402
-
-from tflipsync.training import config as training_config  # noqa: E402
+from tflipsync import native_logs
+from tflipsync.training import config as training_config
 
 training_config.define_flags(flags.FLAGS)
+# `--help` lists the key flags of the main module: make the training flags key flags here.
+flags.adopt_module_key_flags(training_config)
 
 
 def main(argv):
@@ -35,4 +37,8 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    # before TensorFlow is imported; the C++ start-up lines (cuInit on a machine without a GPU)
+    # that ignore it are dropped by the filter, as for the tflipsync command
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with native_logs.filtered_stderr():
+        app.run(main)

@@ -39,17 +39,18 @@ def keras_steps(width, rng):
     import tensorflow as tf
 
     from tflipsync.training import config as training_config
-    from tflipsync.training import tasks
+    from tflipsync.training.tasks.expert import ExpertTask
+    from tflipsync.training.tasks.generator import GeneratorTask
 
     def config(model):
         return training_config.Config(model=model, data_dir="", model_dir="", width=width,
                                       sync_weight=SYNC_WEIGHT)
 
-    expert = tasks.ExpertTask(config("expert"), 64)
+    expert = ExpertTask(config("expert"), 64)
     expert_batch = {"mel": tf.constant(rng.normal(size=(64, 80, 16, 1)), tf.float32),
                     "face": tf.constant(rng.uniform(size=(64, 48, 96, 15)), tf.float32),
                     "label": tf.constant(rng.integers(0, 2, 64), tf.float32)}
-    generator = tasks.GeneratorTask(config("generator"), 16)
+    generator = GeneratorTask(config("generator"), 16)
     generator_batch = {"face": tf.constant(rng.uniform(size=(16, 5, 96, 96, 6)), tf.float32),
                        "mels": tf.constant(rng.normal(size=(16, 5, 80, 16, 1)), tf.float32),
                        "sync_mel": tf.constant(rng.normal(size=(16, 80, 16, 1)), tf.float32),

@@ -1,9 +1,12 @@
-"""Helper process for tests/test_distributed.py: trains the tiny expert under a strategy.
+"""Helper process for tests/test_distributed.py: the tiny expert's first step under a strategy.
 
     python tests/distributed_run.py DATA_DIR OUT_DIR STRATEGY [LOGICAL_CPUS]
 
-Splits the CPU into LOGICAL_CPUS logical devices first (before TensorFlow starts), trains 3 steps
-and saves the trained weights and the last step's loss as OUT_DIR/weights.npz (plain arrays).
+Splits the CPU into LOGICAL_CPUS logical devices first (before TensorFlow starts), builds the run
+the way `loop.train` does (`loop.setup`: strategy, seed, task), takes the first training batch of
+the distributed pipeline and saves, as OUT_DIR/first_step.npz (plain arrays), the loss of the
+expert's training objective (`ExpertTask.train_loss`) and its gradients, both summed over the
+replicas as the loop and the optimizer do.
 """
 
 import os
@@ -15,7 +18,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 
-def main(data_dir, out_dir, strategy, cpus=1):
+def main(data_dir, out_dir, strategy_name, cpus=1):
     if cpus > 1:
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * cpus)
@@ -24,14 +27,22 @@ def main(data_dir, out_dir, strategy, cpus=1):
 
     config = training_config.Config(
         model="expert", data_dir=data_dir, model_dir=os.path.join(out_dir, "run"), width=0.25,
-        batch_size=4, samples_per_clip=4, shuffle_buffer=16, max_steps=3, eval_interval=1000, eval_batches=1,
-        checkpoint_interval=1000, strategy=strategy, sync_batch_norm=True, progress=False, seed=5)
-    metrics = loop.train(config)
-    from tflipsync import models
-    model = models.build_expert(0.25)
-    model.load_weights(os.path.join(out_dir, "run", "expert.weights.h5"))
-    np.savez(os.path.join(out_dir, "weights.npz"), *[v.numpy() for v in model.trainable_variables],
-             loss=np.float64(metrics["train"]["loss"]))
+        batch_size=4, samples_per_clip=4, shuffle_buffer=16, strategy=strategy_name,
+        sync_batch_norm=True, progress=False, seed=5)
+    strategy, task = loop.setup(config)
+    variables = task.expert.trainable_variables
+    batches = strategy.distribute_datasets_from_function(
+        lambda context: task.dataset(config.train_list, loop.training_seed(config, 0), context))
+
+    def first_step(batch):
+        with tf.GradientTape() as tape:
+            loss, _ = task.train_loss(batch)
+        gradients = tape.gradient(loss, variables)
+        return {"loss": loss, **{f"arr_{i}": g for i, g in enumerate(gradients)}}
+
+    result = loop.replica_sum(strategy, first_step)(next(iter(batches)))
+    os.makedirs(out_dir, exist_ok=True)
+    np.savez(os.path.join(out_dir, "first_step.npz"), **{k: v.numpy() for k, v in result.items()})
 
 
 if __name__ == "__main__":

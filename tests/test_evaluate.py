@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from tflipsync import evaluation
-from tflipsync.evaluation import metrics
+from tflipsync.errors import InputError
+from tflipsync.evaluation import judges, metrics, protocol, sync
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -45,16 +45,16 @@ def synthetic_embeddings(lag, count=80, width=32, noise=0.05, seed=0):
     match the audio `lag` frames later (non-negative and sparse, as the expert's ReLU outputs:
     two unrelated ones have a cosine near 0.3, below the expert's 0.5)."""
     rng = np.random.default_rng(seed)
-    audio = evaluation.l2_normalize(rng.uniform(size=(count, width)) ** 6)
+    audio = sync.l2_normalize(rng.uniform(size=(count, width)) ** 6)
     starts = np.arange(20, count - 20)
-    face = evaluation.l2_normalize(audio[starts + lag] + noise * rng.uniform(size=(len(starts), width)))
+    face = sync.l2_normalize(audio[starts + lag] + noise * rng.uniform(size=(len(starts), width)))
     return face, audio, starts
 
 
 @pytest.mark.parametrize("lag", [-4, 0, 3, 9])
 def test_offset_search_recovers_a_constructed_lag(lag):
     face, audio, starts = synthetic_embeddings(lag)
-    scores = evaluation.sync_scores(face, audio, starts)
+    scores = sync.sync_scores(face, audio, starts)
     assert scores["best_offset"] == lag and scores["av_offset"] == -lag
     assert scores["curve"].shape == (31,)
     assert scores["lse_d"] == pytest.approx(scores["curve"].min())
@@ -71,26 +71,26 @@ def test_offset_search_recovers_a_constructed_lag(lag):
 
 def test_a_pair_shift_moves_the_alignment_it_is_judged_at():
     face, audio, starts = synthetic_embeddings(lag=5)
-    moved = evaluation.sync_scores(face, audio, starts, shift=5)  # the pair's audio moved 5 frames
+    moved = sync.sync_scores(face, audio, starts, shift=5)  # the pair's audio moved 5 frames
     assert moved["best_offset"] == 0 and moved["av_offset"] == 0 and moved["sync_accuracy"] > 0.9
     with pytest.raises(ValueError, match="audio frames"):
-        evaluation.sync_scores(face, audio, starts, shift=6)  # window 59 + 6 + 15 > 79
+        sync.sync_scores(face, audio, starts, shift=6)  # window 59 + 6 + 15 > 79
 
 
 def test_window_ranges_keep_every_offset_inside_the_audio():
     # 60 frames, audio windows for frames 0..55; frame j driven by the window at j - 1 + shift
-    assert evaluation.frame_range(60, 56, 0) == (1, 57)
-    assert evaluation.frame_range(60, 56, 6) == (0, 51)
-    assert evaluation.frame_range(60, 56, -3) == (4, 60)
+    assert sync.frame_range(60, 56, 0) == (1, 57)
+    assert sync.frame_range(60, 56, 6) == (0, 51)
+    assert sync.frame_range(60, 56, -3) == (4, 60)
     for shift in (0, 6, -3):
-        lo, hi = evaluation.frame_range(60, 56, shift)
-        starts = evaluation.sync_window_starts(lo, hi, 56, shift)
+        lo, hi = sync.frame_range(60, 56, shift)
+        starts = sync.sync_window_starts(lo, hi, 56, shift)
         assert starts.min() >= lo and starts.max() + 5 <= hi
         assert starts.min() + shift - 15 == 0 or starts.min() == lo
         assert starts.max() + shift + 15 == 55 or starts.max() + 5 == hi
-    assert evaluation.sync_window_starts(0, 30, 30, 0).size == 0  # too short for +-15
-    assert evaluation.audio_frames(np.array([0, 3, 6, 9, 12]), 25) == 4  # 12 + 16 > 25
-    assert evaluation.audio_frames(np.array([0, 3]), 25) == 2
+    assert sync.sync_window_starts(0, 30, 30, 0).size == 0  # too short for +-15
+    assert sync.audio_frames(np.array([0, 3, 6, 9, 12]), 25) == 4  # 12 + 16 > 25
+    assert sync.audio_frames(np.array([0, 3]), 25) == 2
 
 
 def test_lower_half_windows_are_frame_major():
@@ -98,7 +98,7 @@ def test_lower_half_windows_are_frame_major():
     for k in range(8):
         frames[k, 48:] = [k, 10 + k, 20 + k]
         frames[k, :48] = -1  # the upper half must not appear
-    windows = evaluation.lower_half_windows(frames, [0, 3])
+    windows = sync.lower_half_windows(frames, [0, 3])
     assert windows.shape == (2, 48, 96, 15)
     assert windows[1, 0, 0].tolist() == [v for k in range(3, 8) for v in (k, 10 + k, 20 + k)]
     assert windows.min() >= 0
@@ -117,7 +117,7 @@ def test_generation_uses_the_current_frame_as_reference_and_the_shifted_audio():
         return face[..., 3:] * 0.5
 
     shift = 2
-    out = evaluation.generate_frames(engine, frames, mel, mel_starts, 3, 13, shift, batch_size=4)
+    out = protocol.generate_frames(engine, frames, mel, mel_starts, 3, 13, shift, batch_size=4)
     assert out.shape == (10, 96, 96, 3) and [len(f) for _, f in calls] == [4, 4, 2]
     windows = np.concatenate([m for m, _ in calls])
     faces = np.concatenate([f for _, f in calls])
@@ -132,9 +132,9 @@ def test_generation_uses_the_current_frame_as_reference_and_the_shifted_audio():
 
 def test_clip_draw_is_seeded_and_keeps_filelist_order():
     paths = [f"c{i}" for i in range(10)]
-    assert evaluation.pick_clips(paths, 0, 1) == paths
-    drawn = evaluation.pick_clips(paths, 4, 7)
-    assert drawn == evaluation.pick_clips(paths, 4, 7) and len(drawn) == 4
+    assert protocol.pick_clips(paths, 0, 1) == paths
+    drawn = protocol.pick_clips(paths, 4, 7)
+    assert drawn == protocol.pick_clips(paths, 4, 7) and len(drawn) == 4
     assert drawn == sorted(drawn, key=paths.index)
 
 
@@ -144,16 +144,11 @@ def evaluate_command(*args):
 
 
 @pytest.fixture(scope="module")
-def held_out(tmp_path_factory):
-    """Two synthetic clips (about 70 and 85 frames) of a speaker the embedded model never saw."""
-    from tflipsync.corpus import preprocess, synth
-
-    videos = tmp_path_factory.mktemp("eval_videos")
-    synth.synthesize(str(videos), clips=2, seed=5, workers=1, clips_per_speaker=2,
-                     min_seconds=2.5, max_seconds=3.5, progress=False)
-    data = tmp_path_factory.mktemp("eval_data")
-    assert preprocess.preprocess(str(videos), str(data), workers=1, progress=False)["written"] == 2
-    filelist = data / "list.txt"
+def held_out(synthetic_corpus, tmp_path_factory):
+    """Two synthetic clips (about 70 and 85 frames) of a speaker the embedded model never saw: the
+    first speaker of the session's corpus (tests/conftest.py), named by a filelist."""
+    data = synthetic_corpus.records
+    filelist = tmp_path_factory.mktemp("eval_list") / "list.txt"
     filelist.write_text("# the two clips\ns000/00000\ns000/00001\n")
     return str(data), str(filelist)
 
@@ -184,7 +179,7 @@ def test_evaluate_tells_real_from_shifted_audio_end_to_end(held_out, tmp_path):
     for shift in (0, 6):
         generated = rows["keras", shift]
         assert 15 < generated["psnr"] < metrics.PSNR_CAP and 0.3 < generated["ssim"] < 1.0
-        assert np.isfinite([generated[k] for k in evaluation.IMAGE_KEYS]).all()
+        assert np.isfinite([generated[k] for k in protocol.IMAGE_KEYS]).all()
         assert "psnr" not in rows["truth", shift]
         # the embedded generator follows the audio it is given, not the reference's own mouth
         assert generated["av_offset"] == 0 and generated["d_at_0"] < shifted["d_at_0"] - 0.3
@@ -205,10 +200,10 @@ def test_a_converted_expert_judges_like_the_keras_one(held_out, tmp_path):
     clip = records.read_clip(os.path.join(held_out[0], "s000", "00000.tfrecord"))
     frames = clip["frames"].astype(np.float32) / 255.0
     starts = list(range(0, 40, 5))
-    faces = evaluation.lower_half_windows(frames, starts)
-    mels = evaluation.mel_windows(clip["mel"], clip["mel_starts"], starts)
-    keras_judge, tflite_judge = evaluation.sync_judge(), evaluation.sync_judge(str(path))
-    assert isinstance(tflite_judge, evaluation.TFLiteExpertEmbedder) and tflite_judge.batch_size == 3
+    faces = sync.lower_half_windows(frames, starts)
+    mels = sync.mel_windows(clip["mel"], clip["mel_starts"], starts)
+    keras_judge, tflite_judge = judges.sync_judge(), judges.sync_judge(str(path))
+    assert isinstance(tflite_judge, judges.TFLiteExpertEmbedder) and tflite_judge.batch_size == 3
     keras_audio, keras_face = keras_judge.embed_audio(mels), keras_judge.embed_face(faces)
     lite_audio, lite_face = tflite_judge.embed_audio(mels), tflite_judge.embed_face(faces)
     assert lite_audio.shape == keras_audio.shape == (8, keras_audio.shape[1]) and lite_face.shape == keras_face.shape
@@ -216,8 +211,8 @@ def test_a_converted_expert_judges_like_the_keras_one(held_out, tmp_path):
     np.testing.assert_allclose(lite_face, keras_face, atol=1e-4)
     # the embeddings differ between windows, so a judge ignoring its input could not pass
     assert np.abs(keras_face[0] - keras_face[-1]).max() > 1e-2
-    with pytest.raises(evaluation.InputError, match="expert_width"):
-        evaluation.sync_judge(str(path), width=0.25)
+    with pytest.raises(InputError, match="expert_width"):
+        judges.sync_judge(str(path), width=0.25)
 
 
 @pytest.mark.parametrize("case", ["data_dir", "filelist", "weights"])

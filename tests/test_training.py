@@ -12,7 +12,8 @@ import tensorflow as tf
 
 from tflipsync.data import records
 from tflipsync.training import config as training_config
-from tflipsync.training import losses, tasks
+from tflipsync.training import losses
+from tflipsync.training.tasks.generator import GeneratorTask
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -78,7 +79,7 @@ def fake_generator_batch(rng, batch=2):
 
 
 def test_frozen_expert_keeps_weights_and_statistics_and_judges_each_sample_alone(tmp_path):
-    task = tasks.GeneratorTask(tiny_config(tmp_path), global_batch_size=2)
+    task = GeneratorTask(tiny_config(tmp_path), global_batch_size=2)
     rng = np.random.default_rng(0)
     # non-trivial moving statistics, so that inference mode differs from batch statistics
     statistics = [v for v in task.expert.variables if "moving_" in v.path]
@@ -104,7 +105,7 @@ def test_frozen_expert_keeps_weights_and_statistics_and_judges_each_sample_alone
 
 def test_sync_weight_switch_happens_once(tmp_path):
     config = tiny_config(tmp_path, sync_weight=0.0, sync_weight_after_switch=0.03, disc_weight=0.0)
-    task = tasks.GeneratorTask(config, global_batch_size=2)
+    task = GeneratorTask(config, global_batch_size=2)
     assert task.schedule({"sync": 0.9, "l1": 0.1}) is None
     assert float(task.sync_weight.numpy()) == 0.0
     assert task.schedule({"sync": 0.7, "l1": 0.1}) is not None
@@ -123,8 +124,8 @@ def run_train(*args, **kwargs):
 
 
 @pytest.fixture(scope="module")
-def clips(tmp_path_factory):
-    return write_clips(str(tmp_path_factory.mktemp("clips")))
+def clips(synthetic_corpus):
+    return str(synthetic_corpus.records)
 
 
 def test_tiny_expert_killed_and_resumed(clips, tmp_path):
@@ -204,3 +205,44 @@ def test_curves_plot_train_and_validation_scalars(tmp_path):
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="no scalar summaries"):
         curves.plot(str(tmp_path / "empty"), str(tmp_path / "x.png"))
+
+
+def overfit(task, batch, steps):
+    """(first, last) training loss of `steps` steps on the same batch."""
+    step = tf.function(task.train_step)
+    losses_seen = [float(step(batch)["loss"]) for _ in range(steps)]
+    return losses_seen[0], losses_seen[-1]
+
+
+def test_expert_overfits_four_fixed_samples(tmp_path):
+    """20 Adam steps (lr 1e-3) on 4 fixed samples: measured 0.82 -> 0.02 (about 40x)."""
+    from tflipsync.training.tasks.expert import ExpertTask
+
+    tf.keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    config = training_config.Config(model="expert", data_dir=str(tmp_path), model_dir=str(tmp_path),
+                                    width=0.25, learning_rate=1e-3)
+    batch = {"mel": tf.constant(rng.normal(size=(4, 80, 16, 1)), tf.float32),
+             "face": tf.constant(rng.uniform(size=(4, 48, 96, 15)), tf.float32),
+             "label": tf.constant([1, 0, 1, 0], tf.float32)}
+    first, last = overfit(ExpertTask(config, global_batch_size=4), batch, 20)
+    assert last < first / 8, (first, last)
+
+
+def test_generator_overfits_one_fixed_window(tmp_path):
+    """20 Adam steps (lr 1e-2) of L1 on one 5-frame window of a smooth image: measured
+    0.24 -> 0.085 (about 2.9x; noise targets cannot fall below their mean's L1, 0.25)."""
+    tf.keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    config = tiny_config(tmp_path, width=0.125, learning_rate=1e-2, sync_weight=0.0,
+                         sync_weight_after_switch=0.0, disc_weight=0.0, batch_size=1)
+    rows = np.linspace(0.0, 1.0, 96)[:, None, None]  # (96, 1, 1): a vertical colour ramp
+    target = np.broadcast_to(0.2 + 0.6 * rows * np.array([1.0, 0.5, 0.2]), (1, 5, 96, 96, 3))
+    masked = target.copy()
+    masked[:, :, 48:] = 0
+    batch = {"face": tf.constant(np.concatenate([masked, target], axis=-1), tf.float32),
+             "mels": tf.constant(rng.normal(size=(1, 5, 80, 16, 1)), tf.float32),
+             "sync_mel": tf.constant(rng.normal(size=(1, 80, 16, 1)), tf.float32),
+             "target": tf.constant(target, tf.float32)}
+    first, last = overfit(GeneratorTask(config, global_batch_size=1), batch, 20)
+    assert last < first / 2, (first, last)

@@ -5,54 +5,41 @@
     python -m tflipsync.training.accuracy --model=generator --weights=G.weights.h5 \\
         --expert_weights=E.weights.h5 --width=0.25 --data_dir=data --filelist=corpus/filelists/test.txt
 
-Batches come from the training pipelines with a fixed seed (uniform negatives from the same clip,
-half the expert samples in sync), so the figures are deterministic for a seed.
+The figures are the recipes' own validation figures (the tasks' `evaluation_sums`, what the
+training loop's evaluation reports), over batches of the training pipelines at a fixed seed, so
+they are deterministic for a seed.
 """
 
 import sys
 
-import numpy as np
 from absl import app, flags
 
 FLAGS = flags.FLAGS
 
 
+def _figures(sums, dataset):
+    import tensorflow as tf
+
+    from tflipsync.training import loop
+
+    means, count = loop.measure(tf.function(sums), dataset)
+    return {**means, "samples": count}
+
+
 def expert_figures(expert, dataset):
     """{"accuracy", "loss", "positives", "samples"} of the expert over the batches of `dataset`."""
-    from tflipsync.training import losses
+    from tflipsync.training.tasks import expert as recipe
 
-    correct, loss, positives, count = 0.0, 0.0, 0.0, 0
-    for batch in dataset:
-        per_example, probability = losses.sync_loss(expert, batch["mel"], batch["face"], batch["label"],
-                                                    training=False)
-        label = batch["label"].numpy() > 0.5
-        correct += float(np.sum((probability.numpy() > 0.5) == label))
-        loss += float(np.sum(per_example.numpy()))
-        positives += float(label.sum())
-        count += len(label)
-    return {"accuracy": correct / count, "loss": loss / count, "positives": positives / count, "samples": count}
+    return _figures(lambda batch: recipe.evaluation_sums(expert, batch), dataset)
 
 
 def generator_figures(generator, expert, dataset):
-    """{"l1", "sync", "sync_real", "samples"}: L1 to the truth, the expert's sync loss on generated
-    and on true frames (5-frame windows, generated from the masked truth and a reference)."""
-    import tensorflow as tf
+    """{"l1", "sync", "sync_accuracy", "sync_real", "samples"}: L1 to the truth, the expert's sync
+    loss and accuracy on generated frames and its sync loss on true ones (5-frame windows,
+    generated from the masked truth and a reference)."""
+    from tflipsync.training.tasks import generator as recipe
 
-    from tflipsync.training import losses
-
-    totals, count = {"l1": 0.0, "sync": 0.0, "sync_real": 0.0}, 0
-    for batch in dataset:
-        face = tf.reshape(batch["face"], [-1, *batch["face"].shape[2:]])  # (B*5, 96, 96, 6)
-        mel = tf.reshape(batch["mels"], [-1, *batch["mels"].shape[2:]])  # (B*5, 80, 16, 1)
-        generated = tf.reshape(generator([mel, face], training=False), batch["target"].shape)
-        ones = tf.ones([batch["target"].shape[0]])
-        sync, _ = losses.sync_loss(expert, batch["sync_mel"], losses.lower_half_stack(generated), ones, False)
-        real, _ = losses.sync_loss(expert, batch["sync_mel"], losses.lower_half_stack(batch["target"]), ones, False)
-        totals["l1"] += float(tf.reduce_sum(losses.l1(generated, batch["target"])))
-        totals["sync"] += float(tf.reduce_sum(sync))
-        totals["sync_real"] += float(tf.reduce_sum(real))
-        count += int(ones.shape[0])
-    return {**{k: v / count for k, v in totals.items()}, "samples": count}
+    return _figures(lambda batch: recipe.evaluation_sums(generator, expert, batch), dataset)
 
 
 def main(argv):

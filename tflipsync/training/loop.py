@@ -2,7 +2,7 @@
 
     train(config)  # see config.py; train.py calls it
 
-The loop owns what the steps (tasks.py) do not: the strategy scope every variable is built in,
+The loop owns what the recipes (the Task protocol, task.py) do not: the strategy scope every variable is built in,
 distributed datasets, a `tf.train.CheckpointManager` (networks, optimizers, step, schedule
 state) saved every `checkpoint_interval` steps and at the end, resumption from the latest
 checkpoint, evaluation every `eval_interval` steps with the best-by-validation weights kept,
@@ -25,7 +25,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tflipsync import data
 from tflipsync.training import tasks
 
 CHECKPOINTS = "checkpoints"
@@ -61,27 +60,43 @@ def is_chief(strategy):
                                              and "chief" not in resolver.cluster_spec().as_dict())
 
 
-def _dataset_fn(config, filelist, seed, repeat=True):
-    make = {"expert": data.expert_dataset, "generator": data.generator_dataset,
-            "landmarks": data.landmark_dataset}[config.model]
-    extra = {"expert": {"hard_negative_prob": config.hard_negative_prob},
-             "landmarks": {"sequence_steps": config.sequence_steps}}.get(config.model, {})
-    if config.shuffle_buffer:
-        extra["shuffle_buffer"] = config.shuffle_buffer
-
-    def dataset_fn(input_context):
-        return make(config.data_dir, config.batch_size, filelist=filelist, seed=seed,
-                    input_context=input_context, samples_per_clip=config.samples_per_clip,
-                    repeat=repeat, **extra)
-    return dataset_fn
+def setup(config):
+    """(strategy, task) of a run: the strategy, the seed set, the task built in its scope."""
+    if config.mixed_precision != "float32":
+        keras.mixed_precision.set_global_policy(config.mixed_precision)
+    strategy = make_strategy(config)
+    keras.utils.set_random_seed(config.seed)
+    with strategy.scope():
+        task = tasks.build(config)
+    return strategy, task
 
 
-def _image_grid(batch, generated, count=4):
-    """(1, H, W, 3) RGB grid: rows of reference | masked | generated | truth (first frame)."""
-    face = batch["face"][:count, 0]
-    rows = [face[..., 3:6], face[..., 0:3], generated[:count, 0], batch["target"][:count, 0]]
-    grid = tf.concat([tf.concat(tf.unstack(r), axis=0) for r in rows], axis=1)
-    return grid[tf.newaxis, ..., ::-1]  # BGR -> RGB
+def replica_sum(strategy, function):
+    """A tf.function running `function(batch)` on every replica and summing its dict over them."""
+    @tf.function
+    def call(batch):
+        results = strategy.run(function, args=(batch,))
+        return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in results.items()}
+    return call
+
+
+def measure(eval_call, dataset, max_batches=None):
+    """Held-out figures: the eval-step sums over the batches of a (distributed) dataset (at most
+    `max_batches`) divided by their count; returns ({figure: mean}, count).
+
+    Raises:
+        ValueError: the dataset gave no sample.
+    """
+    totals = {}
+    for index, batch in enumerate(dataset):
+        if max_batches is not None and index >= max_batches:
+            break
+        for k, v in _local(eval_call(batch)).items():
+            totals[k] = totals.get(k, 0.0) + v
+    count = totals.pop("count", 0.0)
+    if not count:
+        raise ValueError("no validation sample: no held-out clip has a usable window")
+    return {k: v / count for k, v in totals.items()}, int(count)
 
 
 def _local(values):
@@ -91,16 +106,11 @@ def _local(values):
 
 def train(config, out=sys.stdout):
     """Trains config.model until config.max_steps; returns the final {metric: value} dict."""
-    if config.mixed_precision != "float32":
-        keras.mixed_precision.set_global_policy(config.mixed_precision)
-    strategy = make_strategy(config)
+    strategy, task = setup(config)
     chief = is_chief(strategy)
     write_dir = config.model_dir if chief else tempfile.mkdtemp(prefix="tflipsync-worker-")
     os.makedirs(write_dir, exist_ok=True)
-    keras.utils.set_random_seed(config.seed)
-
     with strategy.scope():
-        task = tasks.TASKS[config.model](config, config.batch_size)
         step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step",
                            aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
         best = tf.Variable(np.inf, dtype=tf.float32, trainable=False, name="best_validation",
@@ -115,30 +125,16 @@ def train(config, out=sys.stdout):
         _write_config(config, write_dir)
     start = int(step.numpy())
 
-    train_data = strategy.distribute_datasets_from_function(
-        _dataset_fn(config, config.train_list, seed=config.seed * 1_000_003 + start))
-    iterator = iter(train_data)
-
-    @tf.function
-    def train_call(batch):
-        results = strategy.run(task.train_step, args=(batch,))
-        step.assign_add(1)
-        return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in results.items()}
-
-    @tf.function
-    def eval_call(batch):
-        results = strategy.run(task.eval_step, args=(batch,))
-        return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in results.items()}
+    iterator = iter(strategy.distribute_datasets_from_function(
+        lambda context: task.dataset(config.train_list, training_seed(config, start), context)))
+    train_call = replica_sum(strategy, task.train_step)
+    eval_call = replica_sum(strategy, task.eval_step)
 
     def evaluate():
+        # every held-out clip once, the same windows each time (at most eval_batches batches)
         val_data = strategy.distribute_datasets_from_function(
-            _dataset_fn(config, config.val_list or config.train_list, seed=config.seed + 7919))
-        totals = {}
-        for _, batch in zip(range(config.eval_batches), val_data):
-            for k, v in _local(eval_call(batch)).items():
-                totals[k] = totals.get(k, 0.0) + v
-        count = totals.pop("count")
-        return {k: v / count for k, v in totals.items()}
+            lambda context: task.validation_dataset(config.val_list or config.train_list, context))
+        return measure(eval_call, val_data, config.eval_batches)[0]
 
     writers = {}
     if chief:
@@ -160,6 +156,7 @@ def train(config, out=sys.stdout):
         while int(step.numpy()) < config.max_steps:
             batch = next(iterator)
             metrics = _local(train_call(batch))
+            step.assign_add(1)
             current = int(step.numpy())
             if not all(np.isfinite(v) for v in metrics.values()):
                 raise NonFiniteLoss(
@@ -169,12 +166,9 @@ def train(config, out=sys.stdout):
             bar.set_postfix_str(_format(metrics, short=True))
             if chief and current % config.log_interval == 0:
                 _scalars(writers["train"], metrics, current)
-            if chief and config.model == "generator" and current % config.image_interval == 0:
-                local = batch_local(strategy, batch)
+            if chief and current % config.image_interval == 0:
                 with writers["train"].as_default():
-                    tf.summary.image("reference|masked|generated|truth",
-                                     _image_grid(local, task.generate(local, training=False)),
-                                     step=current)
+                    task.summaries(batch_local(strategy, batch), current)
             if current % config.eval_interval == 0 or current == config.max_steps:
                 last = evaluate()
                 change = task.schedule(last)
@@ -201,6 +195,11 @@ def train(config, out=sys.stdout):
     if not chief:
         shutil.rmtree(write_dir, ignore_errors=True)
     return {"train": metrics, "validation": last}
+
+
+def training_seed(config, start):
+    """Seed of the training stream of a run started (or resumed) at step `start`."""
+    return config.seed * 1_000_003 + start
 
 
 def batch_local(strategy, batch):
