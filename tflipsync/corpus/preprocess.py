@@ -22,6 +22,7 @@ import os
 import numpy as np
 from absl import flags
 
+from tflipsync import files
 from tflipsync.faces import crop, detect, mesh as face_mesh, track
 from tflipsync.media import video
 from tflipsync.errors import InputError
@@ -40,9 +41,9 @@ def find_videos(input_path, data_root=None):
     """
     if os.path.isdir(input_path):
         pairs = []
-        for root, dirs, files in os.walk(input_path):
+        for root, dirs, names in os.walk(input_path):
             dirs.sort()
-            for name in sorted(files):
+            for name in sorted(names):
                 if name.lower().endswith(video.VIDEO_EXTENSIONS):
                     path = os.path.join(root, name)
                     pairs.append((path, os.path.splitext(os.path.relpath(path, input_path))[0]))
@@ -207,10 +208,7 @@ def preprocess(input_path, out_dir, workers=1, data_root=None, progress=True):
     bar.close()
     summary = {"written": written, "existing": existing,
                "skipped": sorted([source, reason] for source, reason in skipped)}
-    temporary = os.path.join(out_dir, f".{REPORT}.partial-{os.getpid()}")
-    with open(temporary, "w") as f:
-        json.dump(summary, f, indent=1)
-    os.replace(temporary, os.path.join(out_dir, REPORT))
+    files.write_bytes(os.path.join(out_dir, REPORT), json.dumps(summary, indent=1))
     return summary
 
 

