@@ -54,9 +54,10 @@ class Task(abc.ABC):
         """
         return self.dataset(filelist, VALIDATION_SEED, input_context, repeat=False)
 
-    @abc.abstractmethod
     def trackables(self):
-        """{name: trackable} saved in the checkpoint."""
+        """{name: trackable} saved in the checkpoint; by default the networks of `weights()` and
+        `self.optimizer` (a recipe with more state names it all)."""
+        return {**self.weights(), "optimizer": self.optimizer}
 
     @abc.abstractmethod
     def weights(self):

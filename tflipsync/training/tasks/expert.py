@@ -25,9 +25,6 @@ class ExpertTask(task.Task):
                                    hard_negative_prob=self.config.hard_negative_prob,
                                    **self.pipeline_arguments(filelist, seed, input_context, repeat))
 
-    def trackables(self):
-        return {"expert": self.expert, "optimizer": self.optimizer}
-
     def weights(self):
         return {"expert": self.expert}
 

@@ -34,9 +34,6 @@ class LandmarkTask(task.Task):
                                      sequence_steps=self.config.sequence_steps,
                                      **self.pipeline_arguments(filelist, seed, input_context, repeat))
 
-    def trackables(self):
-        return {"landmarks": self.network, "optimizer": self.optimizer}
-
     def weights(self):
         return {"landmarks": self.network}
 
