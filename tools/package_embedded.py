@@ -50,7 +50,7 @@ def package(expert_dir, generator_dir, corpus, out_dir=WEIGHTS_DIR, generator_pi
     """
     runs = {"expert": (expert_dir, "best", "loss"),
             "generator": (generator_dir, generator_pick, "l1")}
-    files, widths = {}, set()
+    entries, widths = {}, set()
     os.makedirs(out_dir, exist_ok=True)
     for kind, (model_dir, pick, metric) in runs.items():
         folder = os.path.join(model_dir, "best") if pick == "best" else model_dir
@@ -63,15 +63,15 @@ def package(expert_dir, generator_dir, corpus, out_dir=WEIGHTS_DIR, generator_pi
         name = f"{kind}.weights.h5"
         with files.atomic_path(os.path.join(out_dir, name)) as temporary:
             shutil.copyfile(source, temporary)
-        files[kind] = {"file": name, "sha256": files.sha256(os.path.join(out_dir, name)), "step": step,
+        entries[kind] = {"file": name, "sha256": files.sha256(os.path.join(out_dir, name)), "step": step,
                        "picked": pick, "validation": {k: round(v, 5) for k, v in sorted(figures.items())},
                        "flags": flags}
     if len(widths) != 1:
         raise ValueError(f"the two runs have different widths: {sorted(widths)}")
     if os.path.isfile(os.path.join(out_dir, "model.json")):
         kept = manifest(out_dir)["files"]  # other kinds (the landmark LSTM) stay as they are
-        files = {**{k: v for k, v in kept.items() if k not in files}, **files}
-    info = {"width": widths.pop(), "trained_on": corpus, "files": files}
+        entries = {**{k: v for k, v in kept.items() if k not in entries}, **entries}
+    info = {"width": widths.pop(), "trained_on": corpus, "files": entries}
     _write_manifest(info, out_dir)
     return info
 
