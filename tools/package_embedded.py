@@ -64,8 +64,8 @@ def package(expert_dir, generator_dir, corpus, out_dir=WEIGHTS_DIR, generator_pi
         with files.atomic_path(os.path.join(out_dir, name)) as temporary:
             shutil.copyfile(source, temporary)
         entries[kind] = {"file": name, "sha256": files.sha256(os.path.join(out_dir, name)), "step": step,
-                       "picked": pick, "validation": {k: round(v, 5) for k, v in sorted(figures.items())},
-                       "flags": flags}
+                         "picked": pick, "validation": {k: round(v, 5) for k, v in sorted(figures.items())},
+                         "flags": flags}
     if len(widths) != 1:
         raise ValueError(f"the two runs have different widths: {sorted(widths)}")
     if os.path.isfile(os.path.join(out_dir, "model.json")):
