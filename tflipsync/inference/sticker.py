@@ -2,14 +2,7 @@
 
 The face is lip-synced as `tflipsync sync` does it (same options, same pipeline), then a fixed
 square around the main face is cut from every output frame and scaled to 512 x 512. Presets
-keep each messenger's limits:
-
-| preset | file | limits |
-|---|---|---|
-| telegram | WebM, VP9, no audio | 512 px side, <= 3 s, <= 256 KB, <= 30 fps |
-| whatsapp | animated WebP | 512 x 512, <= 10 s, <= 500 KB |
-| gif | GIF, one palette optimised over the whole clip | 512 x 512, <= 10 s, 20 fps |
-| mp4 | H.264 + the speech (AAC) | 512 x 512, <= 10 s |
+keep each messenger's limits (telegram, whatsapp, gif, mp4: the table in tflipsync/media/stickers.py).
 
 Audio longer than a preset allows is refused, or cut to the limit with --trim. A file over the
 size limit is encoded again at a lower bit rate or quality (then fewer frames per second) until
