@@ -11,7 +11,6 @@ import tensorflow as tf
 
 from tflipsync.weights import bundled
 from tflipsync import models
-from tflipsync.corpus import preprocess, synth
 from tflipsync.data import expert_dataset, generator_dataset
 from tflipsync.errors import InputError
 from tflipsync.training import losses
@@ -45,15 +44,10 @@ def test_altered_weights_are_refused(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def held_out(tmp_path_factory):
-    """Four synthetic clips of speakers the embedded model never saw (another seed)."""
-    videos = tmp_path_factory.mktemp("held_out")
-    synth.synthesize(str(videos), clips=4, seed=5, workers=1, clips_per_speaker=2,
-                     min_seconds=2.5, max_seconds=3.5, progress=False)
-    data = tmp_path_factory.mktemp("held_out_data")
-    summary = preprocess.preprocess(str(videos), str(data), workers=1, progress=False)
-    assert summary["written"] == 4
-    return str(data)
+def held_out(synthetic_corpus):
+    """The session's four synthetic clips (tests/conftest.py): speakers the embedded model never saw."""
+    assert synthetic_corpus.summary["written"] == 4
+    return str(synthetic_corpus.records)
 
 
 def test_embedded_expert_tells_synced_from_shifted_audio(held_out):
@@ -71,6 +65,7 @@ def _generate(generator, batch):
     return tf.reshape(generator([mel, face], training=False), batch["target"].shape)
 
 
+@pytest.mark.slow  # 10-26 s measured (--durations, two busy CPU cores)
 def test_embedded_generator_learned_faces_and_sync(held_out):
     import keras
 
@@ -105,6 +100,7 @@ def _tflipsync(*args):
                           text=True, timeout=300)
 
 
+@pytest.mark.slow  # 18-19 s measured (--durations, two busy CPU cores)
 def test_generate_uses_the_embedded_model_and_says_so(tmp_path):
     out = tmp_path / "sheet.png"
     result = _tflipsync("generate", "--face", "examples/astronaut.jpg", "--box", "70,200,160,290",
@@ -115,6 +111,7 @@ def test_generate_uses_the_embedded_model_and_says_so(tmp_path):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow  # 22-29 s measured (--durations, two busy CPU cores)
 def test_generate_refuses_wrong_weights_and_a_lone_width(tmp_path):
     out = tmp_path / "sheet.png"
     common = ["generate", "--face", "examples/astronaut.jpg", "--audio", "examples/speech.wav", "--out", str(out)]

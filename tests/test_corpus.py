@@ -11,7 +11,7 @@ from media import astronaut_frames, write_video
 from tflipsync.audio import io as audio_io, mel as audio_mel
 from tflipsync.conventions import SAMPLE_RATE
 from tflipsync.faces import mesh as face_mesh
-from tflipsync.corpus import preprocess, synth
+from tflipsync.corpus import preprocess
 from tflipsync.data import expert_dataset, generator_dataset, records
 
 # Real recorded speech from Debian's alsa-utils (a woman reading speaker positions), 48 kHz.
@@ -21,13 +21,9 @@ ALSA_WORDS = ["Front_Center", "Front_Left", "Front_Right", "Rear_Center", "Rear_
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    videos = tmp_path_factory.mktemp("synth")
-    synth.synthesize(str(videos), clips=4, seed=3, workers=1, clips_per_speaker=2,
-                     min_seconds=2.0, max_seconds=3.0, progress=False)
-    data = tmp_path_factory.mktemp("synth_data")
-    summary = preprocess.preprocess(str(videos), str(data), workers=1, progress=False)
-    return videos, data, summary
+def corpus(synthetic_corpus):
+    """The session's four synthetic clips (tests/conftest.py) and their records."""
+    return synthetic_corpus.videos, synthetic_corpus.records, synthetic_corpus.summary
 
 
 def test_synthetic_faces_are_found_and_ground_truth_lines_up(corpus):

@@ -2,8 +2,9 @@
 sync engines that run them, compared with Keras on real samples of a small synthetic corpus.
 
 Tolerances (embedded width-0.25 model, real samples): the folded graph and TFLite fp32 within
-1e-4 of Keras (float rounding of a different summation order); fp16 weights >= 40 dB PSNR; the
-SavedModel's uint8 output within one grey level of Keras rounded to uint8.
+1e-4 of Keras (float rounding of a different summation order); fp16 weights >= 40 dB PSNR; full
+int8 >= 27.5 dB (28.5 measured); the SavedModel's uint8 output within one grey level of Keras
+rounded to uint8.
 """
 
 import json
@@ -18,7 +19,6 @@ import tensorflow as tf
 
 from tflipsync.audio import io as audio_io, mel as audio_mel
 from tflipsync.weights import bundled
-from tflipsync.corpus import preprocess, synth
 from tflipsync.inference import plan, sync
 from tflipsync import files
 from tflipsync.deploy import graph, quantize, saved_model, tflite
@@ -33,13 +33,9 @@ BIN = os.path.dirname(sys.executable)
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    videos = tmp_path_factory.mktemp("deploy_videos")
-    synth.synthesize(str(videos), clips=2, seed=5, workers=1, clips_per_speaker=2,
-                     min_seconds=2.5, max_seconds=3.0, progress=False)
-    data = tmp_path_factory.mktemp("deploy_data")
-    assert preprocess.preprocess(str(videos), str(data), workers=1, progress=False)["written"] == 2
-    return str(data)
+def corpus(synthetic_corpus):
+    """The records of the session's synthetic corpus (tests/conftest.py)."""
+    return str(synthetic_corpus.records)
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +75,7 @@ def test_tflite_float_modes_match_keras_and_audio_to_mel_matches_numpy(generator
     assert metrics.pooled_psnr(run_tflite(fp16, "generator", samples)[0], reference) >= 40.0
 
 
+@pytest.mark.slow  # 12-21 s measured (--durations, two busy CPU cores)
 def test_int8_is_integer_inside_and_mixed_measures_its_choice(generator, samples):
     calibration = {k: samples[k][:10] for k in ("mel", "face")}
     held_out = {k: samples[k][10:] for k in ("mel", "face")}
@@ -89,7 +86,9 @@ def test_int8_is_integer_inside_and_mixed_measures_its_choice(generator, samples
                   for d in details if d["op_name"] in ("CONV_2D", "TRANSPOSE_CONV")}
     assert conv_types == {np.int8}
     out = run_tflite(content, "generator", held_out)[0]
-    assert out.shape == (10, 96, 96, 3) and np.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
+    assert out.shape == (10, 96, 96, 3) and np.isfinite(out).all()
+    # against Keras fp32 on the 10 held-out samples: measured 28.5 dB
+    assert metrics.pooled_psnr(out, run_keras(generator, "generator", held_out)) >= 27.5
     # a target already met by the full int8 file keeps nothing in float, after one measured trial
     mixed, info = tflite.convert("generator", generator, "mixed", calibration=calibration, held_out=held_out,
                                  target_psnr=0.0, log=lambda line: None)
@@ -141,6 +140,7 @@ def test_conversion_is_builtin_only():
         converter.convert()
 
 
+@pytest.mark.slow  # 17-55 s measured (--durations, two busy CPU cores)
 def test_savedmodel_serves_uint8_like_keras_and_from_pcm_cuts_sync_windows(generator, samples, tmp_path):
     path = saved_model.export(generator, str(tmp_path), "lips", 3)
     assert path == str(tmp_path / "lips" / "3") and (tmp_path / "models.config").is_file()
@@ -172,6 +172,7 @@ def test_savedmodel_serves_uint8_like_keras_and_from_pcm_cuts_sync_windows(gener
     assert "signature_def['serving_default']" in shown.stdout and "DT_UINT8" in shown.stdout
 
 
+@pytest.mark.slow  # 9-29 s measured (--durations, two busy CPU cores)
 @pytest.mark.parametrize("engine", ["tflite", "savedmodel"])
 def test_sync_engines_give_the_keras_video(engine, generator, tmp_path):
     wav = os.path.join(ROOT, "examples", "speech.wav")
@@ -196,6 +197,7 @@ def test_sync_engines_give_the_keras_video(engine, generator, tmp_path):
     assert difference.mean() < 0.5 and np.percentile(difference, 99.9) <= 4  # H.264 noise, same frames
 
 
+@pytest.mark.slow  # 32-44 s measured (--durations, two busy CPU cores)
 def test_export_command_writes_files_and_reports(corpus, tmp_path):
     out = tmp_path / "exported"
     result = subprocess.run([sys.executable, os.path.join(ROOT, "export", "tflite.py"), "--out_dir", str(out),

@@ -221,6 +221,7 @@ def tiny_run(tmp_path_factory):
     return data, model_dir, result.stdout
 
 
+@pytest.mark.slow  # its tiny_run training: 15-32 s measured (--durations, two busy CPU cores)
 def test_tiny_train_end_to_end_learns(tiny_run):
     data, model_dir, stdout = tiny_run
     losses = [float(v) for v in re.findall(r"validation error [\d.]+, loss ([\d.]+)", stdout)]
@@ -238,6 +239,7 @@ def test_tiny_train_end_to_end_learns(tiny_run):
     np.testing.assert_allclose(predictor.network.basis.components.numpy(), basis.components, atol=1e-5)
 
 
+@pytest.mark.slow  # its tiny_run training: 15-32 s measured (--durations, two busy CPU cores)
 def test_streaming_tflite_equals_the_sequence_model(tiny_run, tmp_path):
     _, model_dir, _ = tiny_run
     predictor = landmark_predictor.Predictor(str(model_dir / "landmarks.weights.h5"))
