@@ -218,6 +218,7 @@ def test_export_command_writes_files_and_reports(corpus, tmp_path):
         "a preprocessed corpus folder is needed for int8, mixed and the report (tflipsync preprocess)")
     assert not (tmp_path / "x").exists()  # a refused export leaves no --out_dir behind
 
+
 def test_models_config_points_into_the_serving_container(tmp_path):
     from google.protobuf import text_format
     from tensorflow_serving.config import model_server_config_pb2

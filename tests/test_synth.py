@@ -7,11 +7,11 @@ import pytest
 
 from tflipsync import cli
 from tflipsync.audio import io as audio_io
-from tflipsync.conventions import SAMPLE_RATE
 from tflipsync.faces import detect, mesh as face_mesh
 from tflipsync.corpus import synth
 from tflipsync.media import video
 from tflipsync.errors import InputError
+from tflipsync.conventions import SAMPLE_RATE
 
 SEED = 7
 # Short clips keep the tests fast; every other setting is the command's default.
