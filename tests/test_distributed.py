@@ -29,6 +29,7 @@ def run_helper(clips, out, strategy, cpus):
         return float(saved["loss"]), np.concatenate([saved[k].ravel() for k in arrays])
 
 
+@pytest.mark.slow  # over 5 s on two cores: TensorFlow training steps
 def test_mirrored_two_replicas_match_one_device(clips, tmp_path):
     """Same seed, data and global batch 4: the first step's loss and gradients of 2 replicas x 2
     with synchronised batch norm against 1 device x 4.
@@ -76,6 +77,7 @@ def free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # over 5 s on two cores: TensorFlow training steps
 def test_two_workers_agree_and_only_the_chief_writes(clips, tmp_path):
     ports = [free_port(), free_port()]
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}

@@ -187,6 +187,7 @@ def test_evaluate_tells_real_from_shifted_audio_end_to_end(held_out, tmp_path):
     assert [r["av_offset"] for r in per_clip] == [6, 6]
 
 
+@pytest.mark.slow  # about 10 s on two cores: converts and runs the expert
 def test_a_converted_expert_judges_like_the_keras_one(held_out, tmp_path):
     """evaluate.py --expert_weights=EXPERT.tflite: the embeddings (and so every sync figure) match
     the Keras expert's on a clip's real windows."""

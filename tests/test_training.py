@@ -78,6 +78,7 @@ def fake_generator_batch(rng, batch=2):
             "target": tf.constant(rng.uniform(size=(batch, 5, 96, 96, 3)), tf.float32)}
 
 
+@pytest.mark.slow  # over 5 s on two cores: TensorFlow training steps
 def test_frozen_expert_keeps_weights_and_statistics_and_judges_each_sample_alone(tmp_path):
     task = GeneratorTask(tiny_config(tmp_path), global_batch_size=2)
     rng = np.random.default_rng(0)
@@ -128,6 +129,7 @@ def clips(synthetic_corpus):
     return str(synthetic_corpus.records)
 
 
+@pytest.mark.slow  # over 5 s on two cores: TensorFlow training steps
 def test_tiny_expert_killed_and_resumed(clips, tmp_path):
     model_dir = tmp_path / "expert"
     process = subprocess.Popen(train_command("configs/tiny_expert.flags", clips, model_dir,
@@ -157,6 +159,7 @@ def test_tiny_expert_killed_and_resumed(clips, tmp_path):
     assert "--model=expert" in flags_text and "--width=0.25" in flags_text
 
 
+@pytest.mark.slow  # over 5 s on two cores: TensorFlow training steps
 def test_tiny_generator_gan_end_to_end(clips, tmp_path):
     expert_dir = tmp_path / "expert"
     assert run_train("configs/tiny_expert.flags", clips, expert_dir, "--max_steps=2").returncode == 0
@@ -183,6 +186,7 @@ def test_tiny_generator_gan_end_to_end(clips, tmp_path):
     assert "trained by train.py on three random clips" in bundled.describe(str(tmp_path / "pack"))
 
 
+@pytest.mark.slow  # over 5 s on two cores: TensorFlow training steps
 def test_non_finite_loss_stops_with_a_clear_message(tmp_path):
     data = write_clips(str(tmp_path / "nan"), nan_mel=True)
     result = run_train("configs/tiny_expert.flags", data, tmp_path / "run")
@@ -214,6 +218,7 @@ def overfit(task, batch, steps):
     return losses_seen[0], losses_seen[-1]
 
 
+@pytest.mark.slow  # over 5 s on two cores: TensorFlow training steps
 def test_expert_overfits_four_fixed_samples(tmp_path):
     """20 Adam steps (lr 1e-3) on 4 fixed samples: measured 0.82 -> 0.02 (about 40x)."""
     from tflipsync.training.tasks.expert import ExpertTask
@@ -229,6 +234,7 @@ def test_expert_overfits_four_fixed_samples(tmp_path):
     assert last < first / 8, (first, last)
 
 
+@pytest.mark.slow  # over 5 s on two cores: TensorFlow training steps
 def test_generator_overfits_one_fixed_window(tmp_path):
     """20 Adam steps (lr 1e-2) of L1 on one 5-frame window of a smooth image: measured
     0.24 -> 0.085 (about 2.9x; noise targets cannot fall below their mean's L1, 0.25)."""
