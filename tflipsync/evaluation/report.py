@@ -1,11 +1,11 @@
 """The evaluation report: a text table, a PNG plot, and writing the JSON and PNG together."""
 
+import contextlib
 import json
-import os
-import tempfile
 
 import numpy as np
 
+from tflipsync import files
 from tflipsync.evaluation.protocol import TRUTH
 
 
@@ -55,22 +55,9 @@ def plot(report, path):
 def write_outputs(report, json_path=None, png_path=None):
     """Writes the JSON report and the PNG plot (either may be None), both or neither: each goes
     to a temporary file beside its destination, and the renames happen once both are complete."""
-    temporaries = []
-    try:
-        for path, suffix in ((json_path, ".json"), (png_path, ".png")):
-            if not path:
-                continue
-            fd, temporary = tempfile.mkstemp(prefix=".evaluate-", suffix=suffix,
-                                             dir=os.path.dirname(os.path.abspath(path)))
-            temporaries.append((temporary, path))
-            with os.fdopen(fd, "w" if suffix == ".json" else "wb") as f:
-                if suffix == ".json":
-                    f.write(json.dumps(report, indent=1, allow_nan=False) + "\n")
-                else:
-                    plot(report, f)
-        for temporary, path in temporaries:
-            os.replace(temporary, path)
-    finally:
-        for temporary, _ in temporaries:
-            if os.path.exists(temporary):
-                os.remove(temporary)
+    with contextlib.ExitStack() as stack:
+        if json_path:
+            stack.enter_context(files.atomic_output(json_path, "w")).write(
+                json.dumps(report, indent=1, allow_nan=False) + "\n")
+        if png_path:
+            plot(report, stack.enter_context(files.atomic_output(png_path)))

@@ -9,6 +9,8 @@ import sys
 
 from absl import app, flags
 
+from tflipsync import files
+
 
 def read_scalars(directory):
     """{tag: [(step, value), ...]} from the event files of one summary folder."""
@@ -58,9 +60,8 @@ def plot(model_dir, out, title=None):
     if title:
         figure.suptitle(title)
     figure.tight_layout()
-    temporary = out + ".partial.png"
-    figure.savefig(temporary, dpi=90)
-    os.replace(temporary, out)
+    with files.atomic_path(out) as temporary:  # keeps the extension savefig picks the format by
+        figure.savefig(temporary, dpi=90)
 
 
 def main(argv):

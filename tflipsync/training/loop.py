@@ -25,6 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tflipsync import files
 from tflipsync.training import tasks
 
 CHECKPOINTS = "checkpoints"
@@ -221,18 +222,12 @@ def _save_weights(task, directory):
     """Writes each network's .weights.h5 atomically (temporary name, then rename)."""
     os.makedirs(directory, exist_ok=True)
     for stem, model in task.weights().items():
-        final = os.path.join(directory, f"{stem}.weights.h5")
-        temporary = os.path.join(directory, f".{stem}.partial.weights.h5")
-        model.save_weights(temporary)
-        os.replace(temporary, final)
+        with files.atomic_path(os.path.join(directory, f"{stem}.weights.h5")) as temporary:
+            model.save_weights(temporary)
 
 
 def _write_config(config, directory):
     """Writes the resolved flags as a flagfile (`--flagfile=MODEL_DIR/flags.txt` repeats the run)."""
     import dataclasses
     lines = [f"--{k}={v}" for k, v in sorted(dataclasses.asdict(config).items()) if v is not None]
-    path = os.path.join(directory, "flags.txt")
-    temporary = path + ".partial"
-    with open(temporary, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    os.replace(temporary, path)
+    files.write_bytes(os.path.join(directory, "flags.txt"), "\n".join(lines) + "\n")
