@@ -120,6 +120,7 @@ def prepare(options, wav=None):
       options: Options (its `out` is not touched here).
       wav: optional 16 kHz samples to use instead of decoding options.audio (e.g. trimmed).
     """
+    ENGINES[options.engine].load_runtime()
     started = time.perf_counter()
     stages = Stages()
     if wav is None:
