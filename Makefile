@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 
 .PHONY: demo test bench setup
 
-$(VENV)/.runtime: setup.py .ci/system-deps.sh
+$(VENV)/.runtime: setup.py .ci/system-deps.sh tflipsync/faces/assets.py
 	bash .ci/system-deps.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -e .

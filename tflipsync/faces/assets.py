@@ -1,6 +1,6 @@
 """MediaPipe model files: fetched once at set-up from the `mediapipe==0.10.21` wheel, then cached.
 
-MediaPipe 1.x ships no model files; the 0.10.21 wheel on the package registry carries the two we
+MediaPipe 1.x ships no model files; the 0.10.21 wheel on the package registry carries the three we
 use under `mediapipe/modules/`. `tflipsync fetch-models` (run by `make`) downloads that wheel
 with pip, extracts the files, checks their sha256 and stores them in the model folder
 (`$TFLIPSYNC_MODEL_DIR`, default `~/.cache/tflipsync/models`). Jobs only read that folder: a
@@ -25,6 +25,9 @@ MODELS = {
     "face_detection_short_range.tflite": (
         "mediapipe/modules/face_detection/face_detection_short_range.tflite", 229714,
         "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8"),
+    "face_detection_full_range_sparse.tflite": (
+        "mediapipe/modules/face_detection/face_detection_full_range_sparse.tflite", 676746,
+        "2c3728e6da56f21e21a320433396fb06d40d9088f2247c05e5635a688d45dfe1"),
     "face_landmark.tflite": (
         "mediapipe/modules/face_landmark/face_landmark.tflite", 1242398,
         "1055cb9d4a9ca8b8c688902a3a5194311138ba256bcc94e336d8373a5f30c814"),
