@@ -177,3 +177,112 @@ def test_main_face_tracks_smooths_and_drops_faces_the_measure_rejects():
     assert set(timed) == {"decode", "detect", "mesh"}
     plain = track.main_face(frames, _Scripted(found))
     assert plain.records is None and plain.present.all()
+
+
+def pasted_faces(size, share, centres, background=150):
+    """A plain frame of `size` (H, W) with the bundled photo's face (rows 20-260, cols 120-330 of
+    examples/astronaut.jpg) pasted at each (x, y) centre, `share` of the frame's width wide.
+
+    Returns:
+        (RGB uint8 frame, list of the pasted regions (x0, y0, x1, y1)).
+    """
+    photo = cv2.imread("examples/astronaut.jpg")[20:260, 120:330, ::-1]
+    height, width = size
+    w = int(share * width)
+    h = int(round(w * photo.shape[0] / photo.shape[1]))
+    face = cv2.resize(photo, (w, h), interpolation=cv2.INTER_AREA)
+    frame = np.full((height, width, 3), background, np.uint8)
+    regions = []
+    for cx, cy in centres:
+        x, y = int(cx - w / 2), int(cy - h / 2)
+        frame[y:y + h, x:x + w] = face
+        regions.append((x, y, x + w, y + h))
+    return frame, regions
+
+
+def assert_one_face_per_region(found, regions):
+    centres = [((d.box[0] + d.box[2]) / 2, (d.box[1] + d.box[3]) / 2) for d in found]
+    assert len(found) == len(regions)
+    for x0, y0, x1, y1 in regions:
+        assert sum(x0 < cx < x1 and y0 < cy < y1 for cx, cy in centres) == 1
+
+
+def test_thorough_pass_finds_every_face_of_a_group(detector):
+    """Six faces at 9 % of the width each: the whole-frame short-range model alone sees none."""
+    width, height = 1280, 720
+    centres = [(x * width, y * height) for y in (0.3, 0.72) for x in (0.15, 0.5, 0.85)]
+    group, regions = pasted_faces((height, width), 0.09, centres)
+    assert detector.short_range(group) == []
+    found = detector.thorough(group)
+    assert_one_face_per_region(found, regions)
+    assert all(d.score > 0.6 for d in found)
+    assert [d.box.tolist() for d in detector.detect(group)] == [d.box.tolist() for d in found]  # thorough
+    # the fast pass keeps each known face through its crop
+    assert_one_face_per_region(detector.fast(group, found), regions)
+
+
+def test_a_small_face_in_a_portrait_frame(detector):
+    frame, regions = pasted_faces((1920, 1080), 0.10, [(560, 700)])
+    found = detector.thorough(frame)
+    assert_one_face_per_region(found, regions)
+    x0, y0, x1, y1 = found[0].box
+    assert found[0].keypoints[3, 1] > found[0].keypoints[0, 1]  # the mouth below the eyes, frame pixels
+    assert x0 < found[0].keypoints[3, 0] < x1 and y0 < found[0].keypoints[3, 1] < y1
+    # the fast pass finds it only around where it is known to be
+    assert detector.fast(frame) == []
+    assert_one_face_per_region(detector.fast(frame, found), regions)
+
+
+def test_merge_keeps_one_detection_per_face():
+    whole = det(100, 100, 80, score=0.7)
+    duplicate = det(104, 98, 82, score=0.95)  # the same face from another model: IoU > 0.3
+    part = det(110, 110, 40, score=0.8)  # a tile's view of part of it: inside, IoU 0.25
+    other = det(300, 100, 30, score=0.6)
+    other_twice = det(302, 101, 30, score=0.9)
+    merged = detect.merge([duplicate, part, other, other_twice], first=[whole])
+    assert [id(d) for d in merged] == [id(other_twice), id(whole)]  # `first` wins its face, else the best
+    assert len(detect.merge([det(0, 0, 50), det(60, 0, 50)])) == 2  # neighbours stay apart
+
+
+@pytest.mark.parametrize("size, grid", [((1920, 1080), (2, 4)), ((360, 640), (4, 2)), ((886, 1280), (4, 3))])
+def test_tiles_cover_the_frame_with_overlap(size, grid):
+    height, width = size
+    regions = detect.tiles(height, width)
+    assert len(regions) == grid[0] * grid[1]
+    side = round(max(size) * detect.TILE_SHARE)
+    covered = np.zeros(size, int)
+    for x0, y0, x1, y1 in regions:
+        assert x1 - x0 == side and y1 - y0 == side
+        covered[y0:y1, x0:x1] += 1
+    assert covered.min() >= 1
+    xs = sorted({r[0] for r in regions})
+    assert max(np.diff(xs)) <= side * (1 - detect.TILE_OVERLAP)  # neighbours overlap by a third
+    assert detect.tiles(256, 256) == []
+
+
+class _Passes:
+    """A detector that records which pass ran on which frame, and what the fast pass was told."""
+
+    def __init__(self):
+        self.log = []
+
+    def thorough(self, rgb):
+        self.log.append(("thorough", int(rgb[0, 0, 0]), None))
+        return [det(int(rgb[0, 0, 0]), 10, 20)]
+
+    def fast(self, rgb, known):
+        self.log.append(("fast", int(rgb[0, 0, 0]), [int(d.box[0]) for d in known]))
+        return [det(int(rgb[0, 0, 0]), 10, 20)]
+
+
+def test_main_face_runs_the_thorough_pass_on_shot_starts_and_every_n_frames():
+    # frame value = its index (a slow fade: no cut) until 20, then a new shot of bright frames
+    frames = [np.full((32, 32, 3), i, np.uint8) for i in range(20)]
+    frames += [np.full((32, 32, 3), 200 + i, np.uint8) for i in range(20, 30)]
+    passes = _Passes()
+    face = track.main_face(frames, passes)
+    thorough = [value for kind, value, _ in passes.log if kind == "thorough"]
+    assert thorough == [0, track.THOROUGH_EVERY, 220]
+    assert len(passes.log) == 30 and face.present.all()
+    # each fast frame is seeded with the previous frame's faces
+    assert all(known == [value - 1] for kind, value, known in passes.log if kind == "fast")

@@ -20,6 +20,7 @@ NATIVE_LOG = re.compile(
     rb"|fully_quantize: \d+, inference_type: "  # the TFLite converter's quantiser, once per int8 conversion
     rb"|WARNING: All log messages before absl::InitializeLog"
     rb"|WARNING: Logging before InitGoogle"
+    rb"|WARNING: \[model_load\.cc:\d+\] Sparsity tensors"  # LiteRT loading the full-range BlazeFace
     rb"|To enable the following instructions: )")
 
 # The same lines when they land after a progress bar's unfinished line (no newline between).

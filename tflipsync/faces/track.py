@@ -7,7 +7,8 @@ the track with the largest summed area (big and present for long). Boxes are ave
 neighbouring frames of the same shot only, so smoothing never drags a box across a scene cut, and
 frames where the main face is missing are marked, never fatal.
 
-`main_face` is the one detection pass that `sync` and `preprocess` share.
+`main_face` is the one detection pass that `sync`, `sticker`, `generate` and `preprocess` share; it
+schedules the detector's thorough and fast passes (`DetectionSchedule`).
 """
 
 import dataclasses
@@ -129,6 +130,48 @@ class MainFace:
     records: list = None
 
 
+THOROUGH_EVERY = 12  # frames from one thorough detection pass to the next within a shot
+
+
+class DetectionSchedule:
+    """Runs a detector's thorough pass on a video's first frame, on each shot start (`scene_cuts`)
+    and every THOROUGH_EVERY frames, and its fast pass, seeded with the previous frame's faces,
+    on the frames between (see `detect.FaceDetector`).
+
+    A detector with `detect` only (a stand-in in tests) has it called on every frame.
+
+    Args:
+      detector: a FaceDetector, or anything with detect(rgb) -> list of Detection.
+      every: frames from one thorough pass to the next within a shot.
+    """
+
+    def __init__(self, detector, every=THOROUGH_EVERY):
+        self._detector = detector
+        self._every = every
+        self._since = None  # frames since the last thorough pass; None before the first frame
+        self._known = []
+        self.thorough_frames = 0
+
+    def __call__(self, frame, thumbs):
+        """Faces of one frame.
+
+        Args:
+          frame: RGB uint8 (H, W, 3).
+          thumbs: the `thumbnail`s of the frames so far, this frame's last.
+
+        Returns:
+          list of Detection, best score first.
+        """
+        if not hasattr(self._detector, "fast"):
+            return self._detector.detect(frame)
+        if self._since is None or self._since + 1 >= self._every or scene_cuts(thumbs[-2:])[-1]:
+            self._known, self._since = self._detector.thorough(frame), 0
+            self.thorough_frames += 1
+        else:
+            self._known, self._since = self._detector.fast(frame, self._known), self._since + 1
+        return self._known
+
+
 class _Untimed:
     @staticmethod
     def add(name, started):
@@ -140,7 +183,8 @@ def main_face(frames, detector, measure=None, radius=2, stages=None):
 
     Args:
       frames: iterable of RGB uint8 (H, W, 3) frames, consumed once.
-      detector: a FaceDetector (anything with detect(rgb) -> list of Detection).
+      detector: a FaceDetector, its passes scheduled by `DetectionSchedule` (or anything with
+        detect(rgb) -> list of Detection, called on every frame).
       measure: optional measure(frame, Detection) -> a record or None (no usable face), run on
         every detected face (the landmarks engine's face mesh); a main face whose record is None
         counts as absent.
@@ -152,6 +196,7 @@ def main_face(frames, detector, measure=None, radius=2, stages=None):
     """
     stages = stages or _Untimed
     detections, thumbs, measured = [], [], []
+    schedule = DetectionSchedule(detector)
     frames = iter(frames)
     while True:
         started = time.perf_counter()
@@ -160,8 +205,8 @@ def main_face(frames, detector, measure=None, radius=2, stages=None):
         if frame is None:
             break
         started = time.perf_counter()
-        detections.append(detector.detect(frame))
         thumbs.append(thumbnail(frame))
+        detections.append(schedule(frame, thumbs))
         stages.add("detect", started)
         if measure is not None:
             started = time.perf_counter()
