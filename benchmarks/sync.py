@@ -1,12 +1,19 @@
 """End-to-end `tflipsync sync` speed: frames/s, seconds per stage and peak memory, per engine.
 
-The input is a talking-head clip made here: scikit-image's astronaut photo drifting on a
-640x360 canvas at 25 fps, with the bundled speech (examples/speech.wav) repeated to the clip's
-length. Each engine runs in its own process (so peak RSS is its own), on the threads the machine
-has. Stage seconds are each stage's own busy time; the stages run concurrently, so they add up to
-more than the wall time.
+The inputs are clips made here at 25 fps, with the bundled speech (examples/speech.wav) repeated
+to the clip's length (`CLIPS`):
 
-    python benchmarks/sync.py [--seconds 10] [--engines keras-embedded,keras-w1]
+- `640x360`: scikit-image's astronaut photo drifting on a 640x360 canvas (a close-up), H.264;
+- `portrait-h264`, `portrait-hevc`: portrait phone video, 1080x1920, the bundled photo's face
+  pasted at 10 % of the width (`tests/media.pasted_faces`) drifting on a plain background, in
+  H.264 and in HEVC (libx265; reported as skipped where PyAV lacks it).
+
+Each engine runs in its own process (so peak RSS is its own), on the threads the machine has.
+Stage seconds are each stage's own busy time; the stages run concurrently, so they add up to
+more than the wall time, and the slowest stage bounds frames/s end to end (printed with the
+rate it alone would allow). "face" is the share of frames where a face was found.
+
+    python benchmarks/sync.py [--seconds 10] [--engines keras-embedded,keras-w1] [--clips portrait-h264]
     python benchmarks/sync.py --memory [--size 720x1280] [--minutes 1,10]   # streaming check
 
 `--memory` runs sync on videos of each length (the embedded model, to keep it short) and prints
@@ -76,14 +83,18 @@ def prepare_weights(recipe, folder):
     return path, None
 
 
-def make_clip(path, seconds, size, fps=25):
-    """Writes the benchmark clip (H.264 + AAC speech) frame by frame; returns the path."""
-    import av
+CLIPS = {
+    # name: (height x width, video encoder, picture, description)
+    "640x360": ((360, 640), "libx264", "close-up", "640x360 close-up, H.264"),
+    "portrait-h264": ((1920, 1080), "libx264", "small-face", "1080x1920 portrait, face 10 % of the width, H.264"),
+    "portrait-hevc": ((1920, 1080), "libx265", "small-face", "1080x1920 portrait, face 10 % of the width, HEVC"),
+}
+
+
+def close_up(size):
+    """frame(i) of the astronaut photo drifting on a grey canvas of size (H, W), scaled to its height."""
     import numpy as np
     from skimage import data
-
-    from tflipsync.audio import io as audio_io
-    from tflipsync.conventions import SAMPLE_RATE
 
     height, width = size
     photo = data.astronaut()[40:400, 60:460]
@@ -91,19 +102,53 @@ def make_clip(path, seconds, size, fps=25):
     if scale != 1.0:
         import cv2
         photo = cv2.resize(photo, (int(photo.shape[1] * scale), int(photo.shape[0] * scale)))
+
+    def frame(i):
+        canvas = np.full((height, width, 3), 90, np.uint8)
+        x = int(round(width * 0.16 + np.sin(i / 7.0) * 10 * scale))
+        canvas[:, x:x + photo.shape[1]] = photo[:height, :width - x]
+        return canvas
+    return frame
+
+
+def small_face(size, share=0.10):
+    """frame(i) of the bundled photo's face at `share` of the width, drifting on a plain frame."""
+    import numpy as np
+
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    from media import pasted_faces
+
+    height, width = size
+    return lambda i: pasted_faces(size, share, [(width * (0.5 + 0.03 * np.sin(i / 7.0)),
+                                                 height * (0.36 + 0.01 * np.cos(i / 9.0)))])[0]
+
+
+def make_clip(path, seconds, size, fps=25, codec="libx264", picture="close-up"):
+    """Writes a benchmark clip (video + AAC speech) frame by frame; returns the path.
+
+    Args:
+        picture: "close-up" (`close_up`) or "small-face" (`small_face`).
+    """
+    import av
+    import numpy as np
+
+    from tflipsync.audio import io as audio_io
+    from tflipsync.conventions import SAMPLE_RATE
+
+    height, width = size
+    frame = (close_up if picture == "close-up" else small_face)(size)
     speech = audio_io.load_wav(os.path.join(ROOT, "examples", "speech.wav"))
     total = int(seconds * SAMPLE_RATE)
     samples = np.tile(speech, total // len(speech) + 1)[:total].astype(np.float32)
     with av.open(path, mode="w") as container:
-        video = container.add_stream("libx264", rate=fps)
+        video = container.add_stream(codec, rate=fps)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         video.options = {"crf": "23", "preset": "veryfast"}
+        if codec == "libx265":
+            video.options["x265-params"] = "log-level=error"
         sound = container.add_stream("aac", rate=SAMPLE_RATE, layout="mono")
         for i in range(int(seconds * fps)):
-            canvas = np.full((height, width, 3), 90, np.uint8)
-            x = int(round(width * 0.16 + np.sin(i / 7.0) * 10 * scale))
-            canvas[:, x:x + photo.shape[1]] = photo[:height, :width - x]
-            picture = av.VideoFrame.from_ndarray(canvas, format="rgb24")
+            picture = av.VideoFrame.from_ndarray(frame(i), format="rgb24")
             picture.pts = i
             for packet in video.encode(picture):
                 container.mux(packet)
@@ -161,20 +206,38 @@ def run_child(face, out, engine, weights=None, width=None):
     return summary
 
 
+def encoder_available(codec):
+    import av
+
+    return codec in av.codecs_available
+
+
 def speed(args, folder):
-    clip = make_clip(os.path.join(folder, "clip.mp4"), args.seconds, (360, 640))
-    print(f"input: {args.seconds:g} s at 25 fps, 640x360, {os.cpu_count()} CPUs")
-    print(f"{'engine':52s} {'frames/s':>8s}  {'decode':>6s} {'detect':>6s} {'generate':>8s} {'paste':>6s} "
-          f"{'encode':>6s}  {'peak RSS':>8s}")
-    for name in args.engines.split(","):
-        engine, weights, description = ENGINES[name]
-        weights, width = prepare_weights(weights, folder)
-        s = run_child(clip, os.path.join(folder, f"{name}.mp4"), engine, weights, width)
-        t = s["stages"]
-        others = t["decode"] + t["detect"] + t["paste"] + t["encode"]
-        print(f"{description:52s} {s['frames'] / s['elapsed']:8.1f}  {t['decode']:6.2f} {t['detect']:6.2f} "
-              f"{t['generate']:8.2f} {t['paste']:6.2f} {t['encode']:6.2f}  {s['peak_rss_mib']:6.0f} MiB"
-              f"   (generate / other stages: {t['generate'] / max(others, 1e-9):.2f}x)")
+    from faces import cpu_name  # benchmarks/faces.py
+
+    print(f"input: {args.seconds:g} s at 25 fps; CPU: {cpu_name()}")
+    weights = {}
+    for clip_name in args.clips.split(","):
+        size, codec, picture, description = CLIPS[clip_name]
+        if not encoder_available(codec):
+            print(f"\n{description}: skipped, this PyAV has no {codec} encoder")
+            continue
+        clip = make_clip(os.path.join(folder, f"{clip_name}.mp4"), args.seconds, size, codec=codec, picture=picture)
+        print(f"\n{description}")
+        print(f"{'engine':52s} {'frames/s':>8s} {'face':>5s}  {'decode':>6s} {'detect':>6s} {'generate':>8s} "
+              f"{'paste':>6s} {'encode':>6s}  {'peak RSS':>8s}  slowest stage")
+        for name in args.engines.split(","):
+            engine, recipe, engine_description = ENGINES[name]
+            if name not in weights:
+                weights[name] = prepare_weights(recipe, folder)
+            s = run_child(clip, os.path.join(folder, f"{clip_name}-{name}.mp4"), engine, *weights[name])
+            t = s["stages"]
+            slowest = max(t, key=t.get)
+            face = 1 - s.get("no_face", 0) / max(s["frames"], 1)
+            print(f"{engine_description:52s} {s['frames'] / s['elapsed']:8.1f} {face:5.1%}  {t['decode']:6.2f} "
+                  f"{t['detect']:6.2f} {t['generate']:8.2f} {t['paste']:6.2f} {t['encode']:6.2f}  "
+                  f"{s['peak_rss_mib']:6.0f} MiB  {slowest} ({s['frames'] / max(t[slowest], 1e-9):.0f} frames/s alone)",
+                  flush=True)
 
 
 def memory(args, folder):
@@ -194,6 +257,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--engines", default=",".join(ENGINES))
+    parser.add_argument("--clips", default=",".join(CLIPS), help=f"inputs, of {', '.join(CLIPS)}")
     parser.add_argument("--memory", action="store_true")
     parser.add_argument("--size", default="720x1280", help="HEIGHTxWIDTH for --memory")
     parser.add_argument("--minutes", default="1,10", help="video lengths for --memory")

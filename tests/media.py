@@ -1,12 +1,15 @@
 """Small media files for tests: videos written with PyAV, speech from espeak-ng."""
 
 import fractions
+import os
 import shutil
 import subprocess
 
 import av
 import numpy as np
 import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def espeak(path, text, voice="en", rate=160, pitch=50):
@@ -84,3 +87,26 @@ def astronaut_frames(count, size=(360, 640), drift=1.0):
         canvas[:, x:x + photo.shape[1]] = photo[:height]
         frames.append(canvas)
     return frames
+
+
+def pasted_faces(size, share, centres, background=150):
+    """A plain frame of `size` (H, W) with the bundled photo's face (rows 20-260, cols 120-330 of
+    examples/astronaut.jpg) pasted at each (x, y) centre, `share` of the frame's width wide.
+
+    Returns:
+        (RGB uint8 frame, list of the pasted regions (x0, y0, x1, y1)).
+    """
+    import cv2
+
+    photo = cv2.imread(os.path.join(ROOT, "examples", "astronaut.jpg"))[20:260, 120:330, ::-1]
+    height, width = size
+    w = int(share * width)
+    h = int(round(w * photo.shape[0] / photo.shape[1]))
+    face = cv2.resize(photo, (w, h), interpolation=cv2.INTER_AREA)
+    frame = np.full((height, width, 3), background, np.uint8)
+    regions = []
+    for cx, cy in centres:
+        x, y = int(cx - w / 2), int(cy - h / 2)
+        frame[y:y + h, x:x + w] = face
+        regions.append((x, y, x + w, y + h))
+    return frame, regions

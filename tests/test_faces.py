@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from media import astronaut_frames
+from media import astronaut_frames, pasted_faces
 from tflipsync.errors import InputError
 from tflipsync.faces import crop, detect, mesh as face_mesh, track
 
@@ -177,27 +177,6 @@ def test_main_face_tracks_smooths_and_drops_faces_the_measure_rejects():
     assert set(timed) == {"decode", "detect", "mesh"}
     plain = track.main_face(frames, _Scripted(found))
     assert plain.records is None and plain.present.all()
-
-
-def pasted_faces(size, share, centres, background=150):
-    """A plain frame of `size` (H, W) with the bundled photo's face (rows 20-260, cols 120-330 of
-    examples/astronaut.jpg) pasted at each (x, y) centre, `share` of the frame's width wide.
-
-    Returns:
-        (RGB uint8 frame, list of the pasted regions (x0, y0, x1, y1)).
-    """
-    photo = cv2.imread("examples/astronaut.jpg")[20:260, 120:330, ::-1]
-    height, width = size
-    w = int(share * width)
-    h = int(round(w * photo.shape[0] / photo.shape[1]))
-    face = cv2.resize(photo, (w, h), interpolation=cv2.INTER_AREA)
-    frame = np.full((height, width, 3), background, np.uint8)
-    regions = []
-    for cx, cy in centres:
-        x, y = int(cx - w / 2), int(cy - h / 2)
-        frame[y:y + h, x:x + w] = face
-        regions.append((x, y, x + w, y + h))
-    return frame, regions
 
 
 def assert_one_face_per_region(found, regions):
