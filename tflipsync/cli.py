@@ -17,6 +17,8 @@ from tflipsync.errors import InputError
 COMMANDS = {
     "sync": ("tflipsync.inference.sync", "lip-sync a video or a photo to speech; write an mp4"),
     "sticker": ("tflipsync.inference.sticker", "a looping 512 px lip-synced sticker: GIF, WebP, WebM or mp4"),
+    "faces": ("tflipsync.inference.faces_png", "number the faces of a photo or a video's first frame in a PNG "
+                                               "(for --who N)"),
     "convert": ("tflipsync.weights.convert", "import an official Wav2Lip checkpoint (.pth) as .weights.h5"),
     "generate": ("tflipsync.inference.generate", "run the generator on a face image and speech; write a contact sheet"),
     "fetch-models": ("tflipsync.faces.assets", "fetch the MediaPipe face model files (once, at set-up)"),

@@ -5,7 +5,8 @@ video is decoded once for detection and once for cropping: memory stays bounded 
 length. Within a shot, detections are linked into tracks by box overlap; the main face of a shot is
 the track with the largest summed area (big and present for long). Boxes are averaged over a few
 neighbouring frames of the same shot only, so smoothing never drags a box across a scene cut, and
-frames where the main face is missing are marked, never fatal.
+frames where the main face is missing are marked, never fatal. With `who` (`--who`), a person chosen
+once is followed through shots instead, or every track is kept (tflipsync/faces/people.py).
 
 `main_face` is the one detection pass that `sync`, `sticker`, `generate` and `preprocess` share; it
 schedules the detector's thorough and fast passes (`DetectionSchedule`).
@@ -15,6 +16,8 @@ import dataclasses
 import time
 
 import numpy as np
+
+from tflipsync.faces import people
 
 
 def iou(a, b):
@@ -46,6 +49,34 @@ def scene_cuts(thumbnails, threshold=30.0):
     return cuts
 
 
+def shot_tracks(detections, begin, end, min_iou=0.3, max_gap=5):
+    """The tracks of one shot, frames begin..end-1: detections linked by box overlap.
+
+    Returns:
+        list of {"last": last frame, "box": last box, "items": {frame: Detection}}.
+    """
+    tracks = []
+    for i in range(begin, end):
+        free = list(detections[i])
+        alive = [t for t in tracks if i - t["last"] <= max_gap + 1]
+        pairs = sorted(((iou(t["box"], d.box), ti, di) for ti, t in enumerate(alive)
+                        for di, d in enumerate(free)), reverse=True)
+        used_t, used_d = set(), set()
+        for overlap, ti, di in pairs:
+            if overlap < min_iou:
+                break
+            if ti in used_t or di in used_d:
+                continue
+            used_t.add(ti)
+            used_d.add(di)
+            alive[ti].update(last=i, box=free[di].box)
+            alive[ti]["items"][i] = free[di]
+        for di, d in enumerate(free):
+            if di not in used_d:
+                tracks.append({"last": i, "box": d.box, "items": {i: d}})
+    return tracks
+
+
 def main_track(detections, cuts, min_iou=0.3, max_gap=5):
     """Picks the main face in each shot.
 
@@ -61,25 +92,7 @@ def main_track(detections, cuts, min_iou=0.3, max_gap=5):
     chosen = [None] * len(detections)
     starts = list(np.flatnonzero(cuts)) + [len(detections)]
     for begin, end in zip(starts[:-1], starts[1:]):
-        tracks = []  # each: {"last": frame index, "box": last box, "items": {frame: Detection}}
-        for i in range(begin, end):
-            free = list(detections[i])
-            alive = [t for t in tracks if i - t["last"] <= max_gap + 1]
-            pairs = sorted(((iou(t["box"], d.box), ti, di) for ti, t in enumerate(alive)
-                            for di, d in enumerate(free)), reverse=True)
-            used_t, used_d = set(), set()
-            for overlap, ti, di in pairs:
-                if overlap < min_iou:
-                    break
-                if ti in used_t or di in used_d:
-                    continue
-                used_t.add(ti)
-                used_d.add(di)
-                alive[ti].update(last=i, box=free[di].box)
-                alive[ti]["items"][i] = free[di]
-            for di, d in enumerate(free):
-                if di not in used_d:
-                    tracks.append({"last": i, "box": d.box, "items": {i: d}})
+        tracks = shot_tracks(detections, begin, end, min_iou, max_gap)
         if tracks:
             best = max(tracks, key=lambda t: sum(d.area for d in t["items"].values()))
             for i, d in best["items"].items():
@@ -121,13 +134,17 @@ class MainFace:
 
     boxes: float32 (N, 4) smoothed (x0, y0, x1, y1) detector boxes, unpadded; present: bool (N,);
     shots: int (N,) shot number; chosen: per frame the main face's Detection or None; records:
-    per frame the main face's `measure` record (None where absent), or None without `measure`.
+    per frame the main face's `measure` record (None where absent), or None without `measure`;
+    people: with `who`, (boxes, present) of each chosen person (the first is `boxes`, `present`);
+    numbered: with `who`, the detections of the first frame with a face, in their numbers' order.
     """
     boxes: np.ndarray
     present: np.ndarray
     shots: np.ndarray
     chosen: list
     records: list = None
+    people: list = None
+    numbered: list = None
 
 
 THOROUGH_EVERY = 12  # frames from one thorough detection pass to the next within a shot
@@ -178,7 +195,7 @@ class _Untimed:
         pass
 
 
-def main_face(frames, detector, measure=None, radius=2, stages=None):
+def main_face(frames, detector, measure=None, radius=2, stages=None, who=None):
     """The one detection pass: detects every frame, cuts shots, tracks and smooths the main face.
 
     Args:
@@ -190,12 +207,14 @@ def main_face(frames, detector, measure=None, radius=2, stages=None):
         counts as absent.
       radius: frames either side averaged by `smooth_boxes` (0: no smoothing).
       stages: optional timer with add(name, started) for the "decode", "detect" and "mesh" stages.
+      who: None for the main face of each shot, else whom to follow through the video (a word of
+        `people.WORDS` or a face number; see tflipsync/faces/people.py).
 
     Returns:
       a MainFace.
     """
     stages = stages or _Untimed
-    detections, thumbs, measured = [], [], []
+    detections, thumbs, measured, looks, size = [], [], [], [], None
     schedule = DetectionSchedule(detector)
     frames = iter(frames)
     while True:
@@ -208,16 +227,27 @@ def main_face(frames, detector, measure=None, radius=2, stages=None):
         thumbs.append(thumbnail(frame))
         detections.append(schedule(frame, thumbs))
         stages.add("detect", started)
+        if who is not None:
+            looks.append([people.appearance(frame, d.box) for d in detections[-1]])
+            size = frame.shape[:2]
         if measure is not None:
             started = time.perf_counter()
             measured.append([measure(frame, d) for d in detections[-1]])
             stages.add("mesh", started)
     cuts = scene_cuts(thumbs)
-    chosen = main_track(detections, cuts)
+    if who is None:
+        chosen = main_track(detections, cuts)
+    else:
+        persons = people.choose(detections, cuts, looks, who, size, shot_tracks)
+        chosen = persons[0] if persons else [None] * len(detections)
     records = None
     if measure is not None:
         records = [None if d is None else next(r for r, c in zip(measured[i], detections[i]) if c is d)
                    for i, d in enumerate(chosen)]
         chosen = [d if r is not None else None for d, r in zip(chosen, records)]
     boxes, present = smooth_boxes(chosen, cuts, radius)
-    return MainFace(boxes, present, np.cumsum(cuts) - 1, chosen, records)
+    face = MainFace(boxes, present, np.cumsum(cuts) - 1, chosen, records)
+    if who is not None:
+        face.people = [(boxes, present)] + [smooth_boxes(p, cuts, radius) for p in persons[1:]]
+        face.numbered = people.numbered(next((d for d in detections if d), []))
+    return face

@@ -4,6 +4,7 @@ import dataclasses
 import os
 
 from tflipsync.errors import InputError, require_file
+from tflipsync.faces.people import WORDS as WHO_WORDS
 
 SILENCE_MODES = ("original", "closed", "off")
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv")
@@ -34,6 +35,7 @@ class Options:
     colour_match: bool = True
     progress: bool = True
     sketch: str = None  # the landmark and edge sketch video (--engine landmarks)
+    who: str = None  # whose face to redraw: largest, center, left, right, all or a face number (parse_who)
 
 
 def check_options(options):
@@ -50,6 +52,28 @@ def check_options(options):
         raise InputError("--sketch", "needs --engine landmarks (the generator engines predict no landmarks)")
     if options.fps <= 0:
         raise InputError("--fps", f"must be positive, got {options.fps}")
+    who = parse_who(options.who)
+    if who is not None and options.box is not None:
+        raise InputError("--who", "chooses among the faces the detector finds; --box fixes the face instead")
+    if who == "all" and options.engine == "landmarks":
+        raise InputError("--who", "all needs a crop engine (keras, tflite, savedmodel); landmarks follows one face")
+
+
+def parse_who(who):
+    """--who as None (the main face of each shot), a word of WHO_WORDS or a face number (int >= 1).
+
+    Raises:
+      InputError: naming --who, for anything else.
+    """
+    if who is None or isinstance(who, int) and not isinstance(who, bool) and who >= 1:
+        return who
+    text = str(who).strip().lower()
+    if text in WHO_WORDS:
+        return text
+    if text.isdigit() and int(text) >= 1:
+        return int(text)
+    raise InputError("--who", f"{who!r} is not one of {', '.join(WHO_WORDS)} or a face number (1, 2, ... from the "
+                              "left, as `tflipsync faces` numbers them)")
 
 
 def check_paths(options, extensions=VIDEO_EXTENSIONS):

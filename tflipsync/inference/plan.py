@@ -19,7 +19,7 @@ from tflipsync.errors import InputError
 from tflipsync.faces import crop, detect, track
 from tflipsync.inference.engines import ENGINES, FRAME
 from tflipsync.inference.engines.landmarks import box_detection
-from tflipsync.inference.options import Options
+from tflipsync.inference.options import Options, parse_who
 from tflipsync.media import source
 
 
@@ -59,7 +59,8 @@ def _face_boxes(face_source, options, stages, progress, measure=None):
     Returns:
       boxes float32 (M, 4) x0, y0, x1, y1 padded; present bool (M,); shots int (M,) shot
       number; records: per frame the main face's record (None where absent), or None without
-      `measure`. A frame whose record is None is not present.
+      `measure`. A frame whose record is None is not present. people: with --who all, (padded
+      boxes (M, 4), present (M,)) of each face, and boxes, present are their union; else None.
     """
     from tqdm import tqdm
 
@@ -75,19 +76,35 @@ def _face_boxes(face_source, options, stages, progress, measure=None):
             stages.add("mesh", started)
         count = len(records)
         present = np.array([r is not None for r in records], bool)
-        return np.tile(box, (count, 1)), present, np.zeros(count, int), records if measure else None
+        return np.tile(box, (count, 1)), present, np.zeros(count, int), records if measure else None, None
+    who = parse_who(options.who)
     total = getattr(getattr(face_source, "info", None), "frames", 0) or None
     with detect.FaceDetector() as detector, tqdm(face_source.scan(), total=total, unit="frame", desc="detect",
                                                  disable=not progress) as frames:
-        face = track.main_face(frames, detector, measure, 0 if options.nosmooth else 2, stages)
-    boxes, present = face.boxes, face.present
-    height, width = face_source.first_frame().shape[:2]
-    top, bottom, left, right = options.pads
+        face = track.main_face(frames, detector, measure, 0 if options.nosmooth else 2, stages, who)
+    size = face_source.first_frame().shape[:2]
+    if who != "all":
+        return _padded(face.boxes, face.present, size, options.pads), face.present, face.shots, face.records, None
+    people = [(_padded(boxes, present, size, options.pads), present) for boxes, present in face.people]
+    boxes = np.stack([boxes for boxes, _ in people])  # (P, M, 4)
+    shown = np.stack([present for _, present in people])[..., None]  # (P, M, 1)
+    present = shown[..., 0].any(axis=0)
+    union = np.concatenate([np.where(shown, boxes, np.inf).min(axis=0)[:, :2],
+                            np.where(shown, boxes, -np.inf).max(axis=0)[:, 2:]], axis=1)  # (M, 4)
+    union = np.where(present[:, None], union, 0).astype(np.float32)
+    return union, present, face.shots, face.records, people
+
+
+def _padded(boxes, present, size, pads):
+    """Detector boxes (M, 4) padded as the crop is (faces/crop.py) plus --pads, inside a frame of
+    `size` (height, width); zero where not present."""
+    height, width = size
+    top, bottom, left, right = pads
     padded = np.zeros_like(boxes)
     for i in np.flatnonzero(present):
         x0, y0, x1, y1 = crop.pad_box(boxes[i], (height, width))
         padded[i] = [max(0, x0 - left), max(0, y0 - top), min(width, x1 + right), min(height, y1 + bottom)]
-    return padded, present, face.shots, face.records
+    return padded
 
 
 @dataclasses.dataclass
@@ -107,10 +124,17 @@ class Job:
     stages: Stages
     started: float
     plan: object = None  # a frame engine's plan (None for crop engines)
+    people: list = None  # --who all: (padded boxes (M, 4), present (M,)) per face; `boxes` is their union
 
     @property
     def size(self):
         return self.face_source.first_frame().shape[:2]
+
+    def faces(self, s):
+        """The padded boxes to redraw in source frame s: the face's, or with --who all each face's."""
+        if self.people is None:
+            return [self.boxes[s]]
+        return [boxes[s] for boxes, present in self.people if present[s]]
 
 
 def prepare(options, wav=None):
@@ -136,7 +160,7 @@ def prepare(options, wav=None):
     engine = ENGINES[options.engine].build(options.weights, options.width, options.batch_size)
     on_frames = kind == FRAME
 
-    boxes, present, shots, mouths = _face_boxes(face_source, options, stages, options.progress,
+    boxes, present, shots, mouths, people = _face_boxes(face_source, options, stages, options.progress,
                                                 engine.measure if on_frames else None)
     if not present.any():
         if options.box is not None:
@@ -159,7 +183,7 @@ def prepare(options, wav=None):
         if options.silence == "closed":
             windows[silent] = _silent_window()
     return Job(options, face_source, engine, fps, count, seconds, boxes, present, schedule, windows,
-               keep_original, stages, started, plan)
+               keep_original, stages, started, plan, people=people)
 
 
 def _silence_frames(wav, silent, fps):

@@ -29,26 +29,34 @@ def frames_to_redraw(batch, first, job, counts):
 
 
 def sync_batch(batch, first, job, paster, counts):
-    """The output frames of one batch of decoded frames (first output index `first`), by a crop engine."""
+    """The output frames of one batch of decoded frames (first output index `first`), by a crop engine.
+
+    Every face to redraw in the batch (one per frame, or each face with --who all) is cropped
+    first; the engine gets all the crops at once (in calls of at most its batch size).
+    """
     stages = job.stages
     started = time.perf_counter()
     work, crops, mels = [], [], []
-    for k, j, s in frames_to_redraw(batch, first, job, counts):
-        work.append(k)
-        # crop engines take the crops in the frames' own RGB order and convert once themselves
-        crops.append(face_crop.face_crop(batch[k], job.boxes[s]))
-        mels.append(job.windows[j])
+    frames = frames_to_redraw(batch, first, job, counts)
+    for k, j, s in frames:
+        for box in job.faces(s):
+            work.append((k, box))
+            # crop engines take the crops in the frames' own RGB order and convert once themselves
+            crops.append(face_crop.face_crop(batch[k], box))
+            mels.append(job.windows[j])
     stages.add("paste", started)
     out = list(batch)
     if work:
         started = time.perf_counter()
-        generated = job.engine(np.stack(mels), np.stack(crops))  # (b, 96, 96, 3) uint8 RGB
+        step = getattr(job.engine, "batch_size", len(work))
+        generated = np.concatenate([job.engine(np.stack(mels[n:n + step]), np.stack(crops[n:n + step]))
+                                    for n in range(0, len(work), step)])  # (b, 96, 96, 3) uint8 RGB
         stages.add("generate", started)
         started = time.perf_counter()
-        for n, k in enumerate(work):
-            out[k] = paster.paste(batch[k], job.boxes[job.schedule[first + k]], generated[n])
+        for (k, box), face in zip(work, generated):
+            out[k] = paster.paste(out[k], box, face)  # faces of one frame are pasted one over another
         stages.add("paste", started)
-    counts["generated"] += len(work)
+    counts["generated"] += len(frames)
     return out
 
 

@@ -17,6 +17,9 @@ mesh on each face, the landmark predictor plans the mouth of every output frame,
 the frame's own mouth there (tflipsync/inference/warp.py). `--sketch` writes its landmark and edge sketch
 (tflipsync/inference/sketch.py) beside the output, frame for frame.
 
+`--who` chooses the face (tflipsync/faces/people.py): the main face of each shot by default, or a
+person chosen once and followed through the video, or every face (`all`).
+
 This module is the command: its top imports nothing heavy, so `--help` and bad input answer at once.
 """
 
@@ -61,6 +64,10 @@ def define_flags(flag_values):
                         "video (.mp4, .mov or .mkv; --engine landmarks).", **fv)
     flags.DEFINE_list("pads", ["0", "0", "0", "0"], "Extra pixels top,bottom,left,right around the face box "
                       "(the box already holds the chin; add bottom pixels for long chins).", **fv)
+    flags.DEFINE_string("who", None, "Whose face to redraw, chosen on the first frame with a face and followed "
+                        "through the video: largest, center, left, right, all (every face), or N, the face's "
+                        "number from the left as `tflipsync faces` draws it (default: the main face of each "
+                        "shot).", **fv)
     flags.DEFINE_list("box", None, "Fixed face box top,bottom,left,right in the frame: skips detection.", **fv)
     flags.DEFINE_integer("resize_factor", 1, "Downscale frames by this integer factor first.", lower_bound=1, **fv)
     flags.DEFINE_list("crop", ["0", "-1", "0", "-1"], "Crop top,bottom,left,right after resize and rotate "
@@ -91,7 +98,7 @@ def options_from_flags(f):
         resize_factor=f.resize_factor, crop=parse_ints("crop", f.crop, 4), rotate=f.rotate, nosmooth=f.nosmooth,
         static=f.static, fps=f.fps, batch_size=f.batch_size, window_offset=f.window_offset, silence=f.silence,
         silence_db=f.silence_db, feather=f.feather, colour_match=f.colour_match, progress=f.progress,
-        sketch=f.sketch)
+        sketch=f.sketch, who=f.who)
 
 
 def run(flag_values):
