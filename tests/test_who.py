@@ -16,13 +16,14 @@ from tflipsync.audio import io as audio_io
 from tflipsync.errors import InputError
 from tflipsync.faces import people, track
 from tflipsync.faces.detect import Detection
-from tflipsync.inference import faces_png, sync
+from tflipsync.inference import faces_png, generate, sync
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PASTE_W, PASTE_H = 180, 206  # the astronaut's head, rows 20-260 and cols 120-330 of the photo, scaled
 SIZE = (720, 1280)
 FRAMES = 4
 CODEC_MARGIN = 16  # pixels around a paste that H.264's blocks may touch
+BRIGHTER = 6  # each paste is this much brighter than the one on its left
 
 
 def paste_rects():
@@ -40,8 +41,8 @@ def group(tmp_path_factory):
     photo = cv2.imread(os.path.join(ROOT, "examples", "astronaut.jpg"))[20:260, 120:330]
     head = cv2.resize(photo, (PASTE_W, PASTE_H), interpolation=cv2.INTER_AREA)
     canvas = np.full(SIZE + (3,), 200, np.uint8)
-    for x0, y0, x1, y1 in paste_rects():
-        canvas[y0:y1, x0:x1] = head
+    for n, (x0, y0, x1, y1) in enumerate(paste_rects()):
+        canvas[y0:y1, x0:x1] = np.clip(head.astype(int) + BRIGHTER * n, 0, 255)  # tell the pastes apart
     path = d / "group.png"
     cv2.imwrite(str(path), canvas)
     audio = audio_io.write_wav(d / "noise.wav", np.random.default_rng(0).uniform(
@@ -129,6 +130,13 @@ def test_unknown_word_is_one_line_naming_who_before_tensorflow(tmp_path):
                                          "--out", str(tmp_path / "o.mp4"), "--who", "tallest")
     assert status == 1 and len(messages) == 1 and "--who" in messages[0] and "tallest" in messages[0], messages
     assert heavy == []
+
+
+def test_generate_takes_one_face_of_the_group(group, tmp_path):
+    means = [float(generate.face_input(group["photo"], who=n).mean()) * 255 for n in range(1, 6)]
+    assert all(a + 1 < b for a, b in zip(means, means[1:])), means  # brighter to the right: left to right
+    with pytest.raises(InputError, match="--who: generate draws one face"):
+        generate.run_generate(group["photo"], group["audio"], str(tmp_path / "o.png"), who="all")
 
 
 def test_faces_help_imports_no_tensorflow():

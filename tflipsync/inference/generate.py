@@ -18,6 +18,7 @@ import numpy as np
 
 from tflipsync.audio import io as audio_io, mel as audio_mel, windows as audio_windows
 from tflipsync.faces import crop as faces_crop
+from tflipsync.inference.options import parse_who
 from tflipsync.media import images
 from tflipsync.errors import InputError, require_file
 from tflipsync.conventions import MEL_STEPS, SAMPLE_RATE
@@ -51,13 +52,14 @@ def generate_faces(face_crop, mel_windows, model, batch_size=32, progress=True):
     return np.concatenate(outputs, axis=0)
 
 
-def face_input(image_path, box=None):
+def face_input(image_path, box=None, who=None):
     """The face of an image as the generator takes it, cut as `sync` cuts faces.
 
     Args:
       image_path: PNG, JPEG, BMP or GIF file.
       box: (top, bottom, left, right) pixels, or None to find the main face with the detector
         (padded by `faces.crop.pad_box`, as `sync` pads it).
+      who: None for the main face, or which face the detector's is (`--who`, not "all").
 
     Returns:
       (96, 96, 3) BGR in [0, 1], float32.
@@ -71,14 +73,14 @@ def face_input(image_path, box=None):
     from tflipsync.faces import detect, track
 
     with detect.FaceDetector() as detector:
-        face = track.main_face([rgb], detector)
+        face = track.main_face([rgb], detector, who=who)
     if not face.present[0]:
         raise InputError(image_path, "no face found (give its box with --box top,bottom,left,right)")
     return faces_crop.face_input(rgb, faces_crop.pad_box(face.boxes[0], rgb.shape[:2]))
 
 
 def run_generate(face, audio_path, out, box=None, fps=25.0, weights=None, width=None,
-                 batch_size=32, columns=10, max_frames=50, progress=True):
+                 batch_size=32, columns=10, max_frames=50, progress=True, who=None):
     """Runs the whole job and returns a summary dict; see the module docstring.
 
     Without `weights` the embedded default model is used (tflipsync/weights/bundled.py); `width` is the
@@ -86,6 +88,11 @@ def run_generate(face, audio_path, out, box=None, fps=25.0, weights=None, width=
     """
     if fps <= 0:
         raise InputError("--fps", f"must be positive, got {fps}")
+    who = parse_who(who)
+    if who == "all":
+        raise InputError("--who", "generate draws one face: give largest, center, left, right or a face number")
+    if who is not None and box is not None:
+        raise InputError("--who", "chooses among the faces the detector finds; --box fixes the face instead")
     for path in (face, audio_path) + ((weights,) if weights else ()):
         if os.path.abspath(out) == os.path.abspath(path):
             raise InputError(out, "the output path is one of the inputs")
@@ -96,7 +103,7 @@ def run_generate(face, audio_path, out, box=None, fps=25.0, weights=None, width=
     mel = audio_mel.melspectrogram(wav)
     if mel.shape[1] < MEL_STEPS:
         raise InputError(audio_path, "too short: at least 0.2 s of audio is needed")
-    crop = face_input(face, box)
+    crop = face_input(face, box, who)
     count = max(1, int(round(len(wav) / SAMPLE_RATE * fps)))  # as long as the audio, as `sync`
     windows = audio_windows.output_windows(mel, count, fps, offset=-1)
 
@@ -131,6 +138,8 @@ def define_flags(flag_values):
     flags.DEFINE_string("out", None, "Contact sheet to write (PNG): the input crop, then generated frames.", **fv)
     flags.DEFINE_list("box", None, "Face box in the image: top,bottom,left,right (default: the main face the "
                       "detector finds, cropped as `sync` crops it).", **fv)
+    flags.DEFINE_string("who", None, "Which face the detector finds to use: largest, center, left, right or N, "
+                        "its number from the left as `tflipsync faces` draws it (default: the main face).", **fv)
     flags.DEFINE_float("fps", 25.0, "Video frame rate the mel windows are cut for.", **fv)
     flags.DEFINE_string("weights", None, "Generator .weights.h5 (e.g. from `tflipsync convert`); "
                         "default: the embedded model trained on the synthetic corpus.", **fv)
@@ -151,7 +160,8 @@ def run(flag_values):
         if len(box) != 4:
             raise InputError("--box", "expected four integers: top,bottom,left,right")
     summary = run_generate(flag_values.face, flag_values.audio, flag_values.out, box, flag_values.fps,
-                           flag_values.weights, flag_values.width, flag_values.batch_size, max_frames=flag_values.max_frames)
+                           flag_values.weights, flag_values.width, flag_values.batch_size, max_frames=flag_values.max_frames,
+                           who=flag_values.who)
     print(f"{summary['audio_seconds']:.2f} s of audio -> mel {summary['mel_shape']} -> "
           f"{summary['frames']} frames at {summary['fps']:g} fps, generated at "
           f"{summary['frames_per_second']:.1f} frames/s")

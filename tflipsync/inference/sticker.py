@@ -1,7 +1,8 @@
 """`tflipsync sticker`: a looping, square, 512-pixel lip-synced sticker from a photo or a video.
 
 The face is lip-synced as `tflipsync sync` does it (same options, same pipeline), then a fixed
-square around the main face is cut from every output frame and scaled to 512 x 512. Presets
+square around the main face (with --who, the chosen face; with --who all, the faces' union, at most
+the frame's shorter side) is cut from every output frame and scaled to 512 x 512. Presets
 keep each messenger's limits (telegram, whatsapp, gif, mp4: the table in tflipsync/media/stickers.py).
 
 Audio longer than a preset allows is refused, or cut to the limit with --trim. A file over the
