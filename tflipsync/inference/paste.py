@@ -4,10 +4,29 @@ The original overwrites the whole face box with the upscaled 96x96 output, which
 rectangle (its most reported artefact). Here the generated crop is resized to the box, its colour
 is shifted to the frame's own around the mouth, and it is blended in through a soft elliptical
 mask over the lower face that is zero on the box's edges, so no edge of the box can show.
+
+A small face's crop is upscaled to the network's 96 pixels (tflipsync.faces.crop) and its output
+shrunk back to the box here with the area filter, which averages the generated detail instead of
+aliasing it; `small_face` tells the command when to say the face is small.
 """
 
 import cv2
 import numpy as np
+
+SMALL_FACE = 40  # pixels: a face box narrower than this is upscaled more than 2.4x into the network
+
+
+def small_face(boxes, present):
+    """The median smaller side in pixels of the present frames' face boxes if below SMALL_FACE, else None.
+
+    Args:
+      boxes: (M, 4) x0, y0, x1, y1 padded face boxes; present: bool (M,).
+    """
+    boxes, present = np.asarray(boxes, np.float64), np.asarray(present, bool)
+    if not present.any():
+        return None
+    width = float(np.median(np.minimum(boxes[present, 2] - boxes[present, 0], boxes[present, 3] - boxes[present, 1])))
+    return width if width < SMALL_FACE else None
 
 
 def lower_face_mask(height, width, feather=0.12):
@@ -91,8 +110,10 @@ class Paster:
         if height < 2 or width < 2:
             return out
         region = frame[top:bottom, left:right].astype(np.float32)
-        face = cv2.resize(np.asarray(generated, np.float32), (width, height),
-                          interpolation=cv2.INTER_CUBIC)
+        generated = np.asarray(generated, np.float32)
+        # shrinking with a cubic filter aliases the generated detail into speckle (see the module docstring)
+        shrink = width < generated.shape[1] or height < generated.shape[0]
+        face = cv2.resize(generated, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
         weights = self.mask(height, width)
         if self.colour_match:
             face = match_colour(face, region, weights)

@@ -47,8 +47,9 @@ def render(job, write, sketch=None):
     """Pass 2: decodes, generates, pastes and hands each output frame (RGB uint8) to `write`.
 
     `write` runs on its own thread; the queues between the three threads hold at most two
-    batches each. Returns the counts of generated, faceless and silent frames. `sketch`, if
-    given, gets each output frame's sketch (tflipsync/inference/sketch.py) on the same thread.
+    batches each. Returns the counts of generated, faceless, occluded, profile and silent
+    frames. `sketch`, if given, gets each output frame's sketch (tflipsync/inference/sketch.py)
+    on the same thread.
     """
     from tqdm import tqdm
 
@@ -58,7 +59,7 @@ def render(job, write, sketch=None):
     paster = paste.Paster(options.feather, options.colour_match)
     frames_in, frames_out = queue.Queue(maxsize=2 * options.batch_size), queue.Queue(maxsize=2 * options.batch_size)
     stop = threading.Event()
-    counts = {"generated": 0, "no_face": 0, "silent": 0}
+    counts = {"generated": 0, "no_face": 0, "silent": 0, "occluded": 0, "profile": 0}
     errors = []
     reader = threading.Thread(target=_reader, args=(job.face_source, job.schedule, frames_in, job.stages, stop),
                               daemon=True)
@@ -124,6 +125,7 @@ def summary(job, counts, **extra):
     return {"frames": job.count, "fps": job.fps, "size": job.size, "seconds": job.count / job.fps,
             "audio_seconds": job.audio_seconds, "source_frames": job.face_source.source_frames,
             "faces_missing_in_source": int((~job.present).sum()), "weights": job.engine.description,
+            "small_face": paste.small_face(job.boxes, job.present),
             "model": job.engine.short_description,
             "elapsed": time.perf_counter() - job.started, "stages": dict(job.stages.seconds), **counts, **extra}
 

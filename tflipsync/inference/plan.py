@@ -16,7 +16,7 @@ from tflipsync.audio import io as audio_io, mel as audio_mel, windows as audio_w
 from tflipsync.audio.silence import frame_silence
 from tflipsync.conventions import MEL_STEPS, SAMPLE_RATE
 from tflipsync.errors import InputError
-from tflipsync.faces import crop, detect, track
+from tflipsync.faces import crop, detect, track, visibility
 from tflipsync.inference.engines import ENGINES, FRAME
 from tflipsync.inference.engines.landmarks import box_detection
 from tflipsync.inference.options import Options, parse_who
@@ -26,7 +26,8 @@ from tflipsync.media import source
 class Stages:
     """Seconds spent per pipeline stage (each stage's own thread time).
 
-    The landmarks engine adds its own: "mesh" (pass 1), "predict" and "warp"; --sketch adds "sketch".
+    "mesh" is pass 1's face mesh (the mouth check, tflipsync/faces/visibility.py, and the landmarks
+    engine's mouths); the landmarks engine adds "predict" and "warp"; --sketch adds "sketch".
     """
 
     def __init__(self):
@@ -124,6 +125,7 @@ class Job:
     stages: Stages
     started: float
     plan: object = None  # a frame engine's plan (None for crop engines)
+    hidden: np.ndarray = None  # (M,) "", "occluded" or "profile" per source frame (visibility.hidden_mouths)
     people: list = None  # --who all: (padded boxes (M, 4), present (M,)) per face; `boxes` is their union
 
     @property
@@ -160,8 +162,10 @@ def prepare(options, wav=None):
     engine = ENGINES[options.engine].build(options.weights, options.width, options.batch_size)
     on_frames = kind == FRAME
 
-    boxes, present, shots, mouths, people = _face_boxes(face_source, options, stages, options.progress,
-                                                engine.measure if on_frames else None)
+    measure = visibility.with_mouth_check(engine.measure if on_frames else None, visibility.MouthCheck())
+    boxes, present, shots, records, people = _face_boxes(face_source, options, stages, options.progress, measure)
+    mouths, views = visibility.split_records(records)
+    hidden = visibility.hidden_mouths(views, shots)  # covered or turned-away mouths pass through
     if not present.any():
         if options.box is not None:
             raise InputError("--box", f"the face mesh finds no face in the box in any of the {len(present)} frames "
@@ -183,7 +187,7 @@ def prepare(options, wav=None):
         if options.silence == "closed":
             windows[silent] = _silent_window()
     return Job(options, face_source, engine, fps, count, seconds, boxes, present, schedule, windows,
-               keep_original, stages, started, plan, people=people)
+               keep_original, stages, started, plan, hidden, people=people)
 
 
 def _silence_frames(wav, silent, fps):

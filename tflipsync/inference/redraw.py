@@ -14,7 +14,8 @@ from tflipsync.inference import sketch as sketches
 
 def frames_to_redraw(batch, first, job, counts):
     """(k, output frame j, source frame s) of the batch's frames an engine redraws; frames without
-    the face and silent frames left as they are (--silence original) are counted instead."""
+    the face, with a covered or turned-away mouth (job.hidden) and silent frames left as they are
+    (--silence original) are counted instead."""
     work = []
     for k in range(len(batch)):
         j = first + k
@@ -23,6 +24,8 @@ def frames_to_redraw(batch, first, job, counts):
             counts["no_face"] += 1
         elif job.keep_original[j]:
             counts["silent"] += 1
+        elif job.hidden is not None and job.hidden[s]:
+            counts[job.hidden[s]] += 1  # "occluded" or "profile": the mouth cannot be redrawn
         else:
             work.append((k, j, s))
     return work

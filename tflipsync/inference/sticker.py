@@ -102,8 +102,7 @@ def run(flag_values):
           f"{summary['sticker_frames']} frames at {summary['sticker_fps']:g} fps, {summary['bytes'] / 1024:.0f} KB "
           f"({summary['encoding']})"
           + ("; audio trimmed to the preset's limit" if summary["trimmed"] else ""))
-    print(f"faces redrawn in {summary['generated']} frames; passed through unchanged: "
-          f"{summary['no_face']} without a face, {summary['silent']} silent")
+    sync.print_faces(summary)
     print(f"model: {summary['model']}")
     if options.sketch:
         print(f"sketch: {options.sketch}")

@@ -10,7 +10,8 @@ Two passes over the face input, neither holding the video in memory:
 
 The output lasts as long as the audio (to the frame), keeps the input's frame rate (a photo gets
 --fps) and resolution, and carries the input audio. Frames whose face was not found pass through
-unchanged and are counted; so are silent frames (see --silence).
+unchanged and are counted; so are frames whose mouth is covered or turned away (the face mesh's
+check, tflipsync/faces/visibility.py) and silent frames (see --silence).
 
 `--engine landmarks` (tflipsync/inference/engines/landmarks.py) redraws no pixels: pass 1 also runs the face
 mesh on each face, the landmark predictor plans the mouth of every output frame, and pass 2 warps
@@ -101,6 +102,16 @@ def options_from_flags(f):
         sketch=f.sketch, who=f.who)
 
 
+def print_faces(summary):
+    """Prints the summary's lines about the faces: redrawn and passed-through frames, a small face."""
+    print(f"faces redrawn in {summary['generated']} frames; passed through unchanged: "
+          f"{summary['no_face']} without a face, {summary['occluded']} with the mouth covered (occluded), "
+          f"{summary['profile']} turned away (profile), {summary['silent']} silent")
+    if summary["small_face"] is not None:
+        print(f"the face is small ({summary['small_face']:.0f} px across): it is upscaled to the network's "
+              "96 px input and the result may look soft")
+
+
 def run(flag_values):
     options = options_from_flags(flag_values)
     summary = run_sync(options)
@@ -108,8 +119,7 @@ def run(flag_values):
     print(f"wrote {summary['out']}: {summary['frames']} frames, {width}x{height} at {summary['fps']:g} fps "
           f"({summary['seconds']:.2f} s for {summary['audio_seconds']:.2f} s of audio; audio "
           f"{'copied' if summary['audio_copied'] else 'encoded to AAC'})")
-    print(f"faces redrawn in {summary['generated']} frames; passed through unchanged: "
-          f"{summary['no_face']} without a face, {summary['silent']} silent")
+    print_faces(summary)
     print(f"model: {summary['model']}")
     if summary["sketch"]:
         print(f"sketch: {summary['sketch']}")
