@@ -23,8 +23,6 @@ import subprocess
 import sys
 import time
 
-import numpy as np
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
@@ -78,13 +76,13 @@ def stage_rate(make_pass, frames, blocks=5):
     return statistics.median(rates), found
 
 
-def portrait_frames(count, size=(1920, 1080), share=0.10):
-    """The bundled photo's face at `share` of the width, drifting on a plain portrait frame."""
-    from media import pasted_faces
+def portrait_frames(count):
+    """The frames of benchmarks/sync.py's portrait clip: the bundled photo's face at 10 % of the
+    width, drifting on a plain 1080x1920 frame."""
+    from sync import small_face  # benchmarks/sync.py
 
-    height, width = size
-    return [pasted_faces(size, share, [(width * (0.5 + 0.03 * np.sin(i / 7.0)),
-                                        height * (0.36 + 0.01 * np.cos(i / 9.0)))])[0] for i in range(count)]
+    frame = small_face((1920, 1080))
+    return [frame(i) for i in range(count)]
 
 
 def detection(detector, name, frames):
@@ -98,7 +96,8 @@ def detection(detector, name, frames):
     known = [detector.thorough(f) for f in frames]
     fast = rate(lambda pair: detector.fast(*pair), list(zip(frames, known)))
     print(f"{name}, {width}x{height}:")
-    print(f"  short range alone (the stage before):        {alone:7.1f} frames/s  (face on {alone_found}/{len(frames)})")
+    print(f"  short range alone (the stage before):        {alone:7.1f} frames/s  "
+          f"(face on {alone_found}/{len(frames)})")
     print(f"  scheduled (thorough every {track.THOROUGH_EVERY}, fast between): {scheduled:7.1f} frames/s  "
           f"(face on {found}/{len(frames)}; {scheduled / alone:.2f}x short range alone)")
     print(f"  thorough pass alone:                         {thorough:7.1f} frames/s  "
