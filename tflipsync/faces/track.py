@@ -167,7 +167,6 @@ class DetectionSchedule:
         self._every = every
         self._since = None  # frames since the last thorough pass; None before the first frame
         self._known = []
-        self.thorough_frames = 0
 
     def __call__(self, frame, thumbs):
         """Faces of one frame.
@@ -183,7 +182,6 @@ class DetectionSchedule:
             return self._detector.detect(frame)
         if self._since is None or self._since + 1 >= self._every or scene_cuts(thumbs[-2:])[-1]:
             self._known, self._since = self._detector.thorough(frame), 0
-            self.thorough_frames += 1
         else:
             self._known, self._since = self._detector.fast(frame, self._known), self._since + 1
         return self._known
