@@ -255,13 +255,14 @@ class _Passes:
 
 
 def test_main_face_runs_the_thorough_pass_on_shot_starts_and_every_n_frames():
-    # frame value = its index (a slow fade: no cut) until 20, then a new shot of bright frames
-    frames = [np.full((32, 32, 3), i, np.uint8) for i in range(20)]
-    frames += [np.full((32, 32, 3), 200 + i, np.uint8) for i in range(20, 30)]
+    # frame value = its index (a slow fade: no cut) until 30, then a new shot of bright frames
+    assert track.THOROUGH_EVERY < 30
+    frames = [np.full((32, 32, 3), i, np.uint8) for i in range(30)]
+    frames += [np.full((32, 32, 3), 200 + i, np.uint8) for i in range(30, 40)]
     passes = _Passes()
     face = track.main_face(frames, passes)
     thorough = [value for kind, value, _ in passes.log if kind == "thorough"]
-    assert thorough == [0, track.THOROUGH_EVERY, 220]
-    assert len(passes.log) == 30 and face.present.all()
+    assert thorough == [0, track.THOROUGH_EVERY, 230]
+    assert len(passes.log) == 40 and face.present.all()
     # each fast frame is seeded with the previous frame's faces
     assert all(known == [value - 1] for kind, value, known in passes.log if kind == "fast")
