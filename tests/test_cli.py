@@ -32,7 +32,7 @@ def run_cli(*argv):
     return result.returncode, result.stdout, messages, heavy
 
 
-COMMANDS = ["sync", "sticker", "generate", "convert", "fetch-models", "synth", "preprocess",
+COMMANDS = ["sync", "sticker", "generate", "faces", "convert", "fetch-models", "synth", "preprocess",
             "export tflite", "export savedmodel", "export landmarks"]
 
 
