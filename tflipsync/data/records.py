@@ -31,6 +31,7 @@ from tflipsync.conventions import FACE_SIZE
 CROP = FACE_SIZE
 MESH_POINTS = 468
 EXTENSION = ".tfrecord"
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm")
 
 
 def _bytes(value):
@@ -164,6 +165,8 @@ def list_clips(data_dir, filelist=None):
 
     A filelist line is `<group>/<id>` relative to data_dir (LRS2 style: only the first token of
     a line counts, blank lines and lines starting with '#' are ignored); `.tfrecord` is added.
+    A line naming a video (`clips/<name>.mp4`, as the real corpus's split files do) stands for
+    the record `<name>.tfrecord` that `tflipsync preprocess --input <its folder>` wrote.
     """
     if filelist is None:
         found = []
@@ -176,5 +179,7 @@ def list_clips(data_dir, filelist=None):
             token = line.split()[0] if line.split() else ""
             if token and not token.startswith("#"):
                 stem = token[:-len(EXTENSION)] if token.endswith(EXTENSION) else token
+                if stem.lower().endswith(VIDEO_EXTENSIONS):  # a video filelist (../shared/corpus/real/*.txt)
+                    stem = os.path.splitext(os.path.basename(stem))[0]
                 paths.append(os.path.join(data_dir, stem + EXTENSION))
     return paths

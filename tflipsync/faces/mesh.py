@@ -85,3 +85,15 @@ def mouth_opening(landmarks):
     gap = np.linalg.norm(landmarks[..., 13, :2] - landmarks[..., 14, :2], axis=-1)
     face = np.linalg.norm(landmarks[..., 10, :2] - landmarks[..., 152, :2], axis=-1)
     return gap / face
+
+
+EYE_CORNERS = (33, 263)  # the outer eye corners: the person's right (image left) and left
+
+
+def lip_gap(landmarks):
+    """The mouth opening of the lip-motion evaluation: the inner-lip gap (points 13 and 14) over
+    the distance between the outer eye corners (33 and 263), per frame; (..., 468, 2+) -> (...)."""
+    landmarks = np.asarray(landmarks)
+    gap = np.linalg.norm(landmarks[..., 13, :2] - landmarks[..., 14, :2], axis=-1)
+    eyes = np.linalg.norm(landmarks[..., EYE_CORNERS[0], :2] - landmarks[..., EYE_CORNERS[1], :2], axis=-1)
+    return gap / eyes
