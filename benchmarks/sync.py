@@ -40,6 +40,7 @@ ENGINES = {
     "keras-w1": ("keras", "random-1.0", "Keras fp32, width 1.0 (random weights: speed only)"),
     "tflite-fp32-w1": ("tflite", ("fp32", 1.0), "TFLite fp32 (tf.lite), width 1.0 (random weights)"),
     "tflite-int8-w1": ("tflite", ("int8", 1.0), "TFLite int8 (tf.lite), width 1.0 (random weights)"),
+    "landmarks": ("landmarks", None, "landmarks: embedded LSTM + mouth warp (no generator)"),
 }
 
 
@@ -225,7 +226,7 @@ def speed(args, folder):
         clip = make_clip(os.path.join(folder, f"{clip_name}.mp4"), args.seconds, size, codec=codec, picture=picture)
         print(f"\n{description}")
         print(f"{'engine':52s} {'frames/s':>8s} {'face':>5s}  {'decode':>6s} {'detect':>6s} {'mesh':>6s} "
-              f"{'generate':>8s} {'paste':>6s} {'encode':>6s}  {'peak RSS':>8s}  slowest stage")
+              f"{'generate':>8s} {'paste':>6s} {'warp':>6s} {'encode':>6s}  {'peak RSS':>8s}  slowest stage")
         for name in args.engines.split(","):
             engine, recipe, engine_description = ENGINES[name]
             if name not in weights:
@@ -235,7 +236,7 @@ def speed(args, folder):
             slowest = max(t, key=t.get)
             face = 1 - s.get("no_face", 0) / max(s["frames"], 1)
             print(f"{engine_description:52s} {s['frames'] / s['elapsed']:8.1f} {face:5.1%}  {t['decode']:6.2f} "
-                  f"{t['detect']:6.2f} {t.get('mesh', 0.0):6.2f} {t['generate']:8.2f} {t['paste']:6.2f} {t['encode']:6.2f}  "
+                  f"{t['detect']:6.2f} {t.get('mesh', 0.0):6.2f} {t['generate']:8.2f} {t['paste']:6.2f} {t.get('warp', 0.0):6.2f} {t['encode']:6.2f}  "
                   f"{s['peak_rss_mib']:6.0f} MiB  {slowest} ({s['frames'] / max(t[slowest], 1e-9):.0f} frames/s alone)",
                   flush=True)
 
