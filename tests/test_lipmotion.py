@@ -169,6 +169,44 @@ def test_check_inputs_names_the_bad_input(tmp_path):
         lipmotion_command.check_inputs(str(tmp_path / "absent"), None, {"keras": None})
 
 
+class StandInExpert:
+    """Embeds a mel window by its column means and a face window by the mean of its pixels per
+    frame, so that only shapes and the offset bookkeeping matter."""
+
+    def embed_audio(self, mel):
+        return np.asarray(mel).mean(axis=1)  # (B, 16)
+
+    def embed_face(self, face):
+        means = np.asarray(face).mean(axis=(1, 2))  # (B, 15): 5 frames x BGR
+        return np.concatenate([means, np.ones((len(means), 1))], axis=-1)  # (B, 16)
+
+
+def test_expert_figures_need_the_offset_search_span():
+    crops = np.random.default_rng(0).integers(0, 255, (60, 96, 96, 3), dtype=np.uint8)
+    wav = np.random.default_rng(1).normal(0, 0.1, 16000 * 3).astype(np.float32)
+    lse_d, lse_c = lipmotion_protocol.expert_figures(StandInExpert(), crops, wav, 25.0)
+    assert 0.0 <= lse_d <= np.sqrt(2) and lse_c >= 0.0
+    short = lipmotion_protocol.expert_figures(StandInExpert(), crops[:30], wav, 25.0)  # < 2 * 15 + 5 frames
+    assert np.isnan(short).all()
+
+
+def test_table_and_json_show_missing_figures_as_such():
+    clip = {"clip": "c", "speaker": "s", "frames": 22, "seconds": 3.0, "loudness_r": 0.2, "ridge_r": float("nan"),
+            "source_r": -0.1}
+    outputs = [{"clip": "c", "engine": "keras", "mode": "photo", "r": 0.5, "lag": 1, "landmark_distance": 0.04,
+                "mesh_found": 1.0, "sharpness": 0.8},
+               {"clip": "c", "engine": "keras", "mode": "video", "error": "x.mp4: no face",
+                **{k: float("nan") for k in lipmotion_protocol.OUTPUT_KEYS}}]
+    per_output, per_clip = lipmotion_protocol.medians([clip], outputs)
+    report = {"clips": [clip], "outputs": outputs, "medians": per_output, "clip_medians": per_clip, "max_lag": 2,
+              "anchor": None, "expert": None}
+    table = lipmotion_command.format_table(report)
+    assert "failed: x.mp4: no face" in table and "ridge r - (no anchor)" in table
+    assert [row["failed"] for row in per_output] == [0, 1] and per_output[0]["r"] == 0.5
+    data = json.loads(lipmotion_command.to_json(report))
+    assert data["clips"][0]["ridge_r"] is None and data["medians"][1]["r"] is None
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not os.path.isfile(os.path.join(CORPUS, SHORTEST)),
                     reason=f"the real corpus is not at {CORPUS} (it ships with this workplace only)")

@@ -44,13 +44,13 @@ def format_table(report):
     """Per clip and output the figures, then the medians over clips, as text lines."""
     expert = report.get("expert") is not None
     extra = "  LSE-D  LSE-C" if expert else ""
-    head = (f"{'clip':40} {'speaker':24} {'frames':>6} {'loud r':>6} {'ridge r':>7} {'src r':>6} | "
+    head = (f"{'clip':40} {'speaker':24} {'frames':>6} {'secs':>5} {'loud r':>6} {'ridge r':>7} {'src r':>6} | "
             f"{'engine':10} {'mode':5} {'r':>6} {'lag':>3} {'dist':>6} {'mesh':>5} {'sharp':>6}{extra}")
     lines = [head, "-" * len(head)]
     outputs = report["outputs"]
     for clip in report["clips"]:
         rows = [r for r in outputs if r["clip"] == clip["clip"]]
-        first = (f"{clip['clip'][-40:]:40} {clip['speaker'][:24]:24} {clip['frames']:6d} "
+        first = (f"{clip['clip'][-40:]:40} {clip['speaker'][:24]:24} {clip['frames']:6d} {clip['seconds']:5.0f} "
                  f"{_cell(clip['loudness_r'], 6)} {_cell(clip['ridge_r'], 7)} {_cell(clip['source_r'], 6)}")
         if expert:
             rows = [{"engine": "truth", "mode": "", "lse_d": clip.get("truth_lse_d"),
