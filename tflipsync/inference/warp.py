@@ -12,8 +12,9 @@ face-mesh lip rings (tflipsync.faces.mesh.OUTER_LIPS, INNER_LIPS), are cut into 
 
 Between the inner lips, what the source mouth shows (teeth in a photo of an open mouth) moves
 with the upper lip, unstretched, as upper teeth do; where the opening reaches beyond what the
-source showed, it is filled with a dark mouth interior: the face's own lip colour, darkened and
-shaded towards the middle.
+source showed, it is filled with a mouth interior (tflipsync/inference/interior.py): drawn from
+the face's own colours (teeth, tongue, a dark throat), or, for a video, given by the caller
+from the clip's own frames of similar shape; a feathered edge joins it to what the source showed.
 
 Per frame, only the region inside ring 3 is touched: its triangles are drawn into an index image
 (cv2.fillConvexPoly), each pixel's source position comes from its triangle's affine map, and
@@ -24,6 +25,7 @@ import cv2
 import numpy as np
 
 from tflipsync.faces import mesh
+from tflipsync.inference import interior
 
 # Points per ring: the face-mesh lip rings start at the mouth corner on the image's left, run
 # along the lower lip to the other corner and back along the upper lip.
@@ -34,6 +36,7 @@ BAND_OFFSETS = ((0.22, 0.14, 0.28), (0.45, 0.30, 0.58))
 # How much of the nearest outer-lip point's motion ring 2 follows (upper half, lower half).
 BAND_FOLLOW = (0.3, 0.6)
 SUBPIXEL = 4  # fixed-point bits for drawing triangles
+DETAIL = 128.0  # the widest mouth (pixels) whose interior is drawn at full resolution
 
 
 def _strip_triangles():
@@ -104,12 +107,13 @@ class MouthWarp:
     Args:
       frame: (H, W, 3) uint8, the face's frame (its lip colour is sampled here).
       outer, inner: (RING, 2) float pixels, the face's own lips in mesh.OUTER_LIPS / INNER_LIPS order.
-      darkness: the mouth interior's brightness as a fraction of the lips'.
+      eyes: optional (2, 2) float pixels, the eyes' centres: their sclera joins the skin's light
+        tones that the synthesised teeth are tinted from.
       max_shift: the farthest a lip point moves, as a fraction of the mouth's width (beyond
         that the bands would fold over).
     """
 
-    def __init__(self, frame, outer, inner, darkness=0.3, max_shift=0.4):
+    def __init__(self, frame, outer, inner, eyes=None, max_shift=0.4):
         self.size = frame.shape[:2]
         outer, inner = np.asarray(outer, np.float64), np.asarray(inner, np.float64)
         self.width = float(np.linalg.norm(outer[RING // 2] - outer[0]))
@@ -125,8 +129,17 @@ class MouthWarp:
         self.empty = self.region[2] <= self.region[0] or self.region[3] <= self.region[1]
         x0, y0, x1, y1 = self.region
         self._ys, self._xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)  # (h, w) each: the region's pixels
-        self.interior = self._interior_colour(frame, outer, inner, darkness)
+        self.palette = self._palette(frame, outer, inner, fixed, eyes)
         self._source_opening = self._opening_mask(inner - [x0, y0], (y1 - y0, x1 - x0))
+        # the source's own mouth content: its teeth (lighter than the lips), or its dark interior
+        # if it is open (the mesh's inner lips of a closed mouth enclose a sliver of lip and the
+        # dark line between the lips)
+        brightness = cv2.cvtColor(frame[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY).astype(np.float32)
+        lips = float(interior.luminance(self.palette.lips))
+        content = interior.smoothstep(12.0, 30.0, brightness - lips)
+        if interior.relative_opening(inner) > 0.12:
+            content = np.maximum(content, interior.smoothstep(30.0, 60.0, lips - brightness))
+        self._source_content = self._source_opening * content
 
     @staticmethod
     def _opening_mask(inner, shape):
@@ -136,18 +149,28 @@ class MouthWarp:
                      shift=SUBPIXEL)
         return mask.astype(np.float32) / 255.0
 
-    def _interior_colour(self, frame, outer, inner, darkness):
-        """Mean lip colour (between the rings) times `darkness`, float32 (3,)."""
-        if self.empty:
-            return np.zeros(3, np.float32)
+    def _palette(self, frame, outer, inner, fixed, eyes):
+        """The interior.Palette of this face: lips between the rings; light tones from the skin
+        inside ring 3 around the lips and, given `eyes`, from around each eye (its sclera)."""
         x0, y0, x1, y1 = self.region
-        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        if self.empty:
+            return interior.Palette.of_face(np.zeros((0, 3)), np.zeros((0, 3)))
         shift = np.array([x0, y0])
-        cv2.fillPoly(mask, [np.round(outer - shift).astype(np.int32)], 1)
-        cv2.fillPoly(mask, [np.round(inner - shift).astype(np.int32)], 0)
-        pixels = frame[y0:y1, x0:x1][mask.astype(bool)]
-        lips = pixels.mean(axis=0) if len(pixels) else frame[y0:y1, x0:x1].reshape(-1, 3).mean(axis=0)
-        return (lips * darkness).astype(np.float32)
+        lips, skin = np.zeros((y1 - y0, x1 - x0), np.uint8), np.zeros((y1 - y0, x1 - x0), np.uint8)
+        cv2.fillPoly(lips, [np.round(outer - shift).astype(np.int32)], 1)
+        cv2.fillPoly(lips, [np.round(inner - shift).astype(np.int32)], 0)
+        cv2.fillPoly(skin, [np.round(fixed - shift).astype(np.int32)], 1)
+        cv2.fillPoly(skin, [np.round(outer - shift).astype(np.int32)], 0)
+        patch = frame[y0:y1, x0:x1]
+        light = [patch[skin.astype(bool)]]
+        if eyes is not None:
+            eyes = np.asarray(eyes, np.float64)
+            spacing = float(np.linalg.norm(eyes[1] - eyes[0]))
+            for centre in eyes:
+                ex0, ey0 = np.maximum(np.round(centre - [0.22 * spacing, 0.07 * spacing]).astype(int), 0)
+                ex1, ey1 = np.round(centre + [0.22 * spacing, 0.07 * spacing]).astype(int) + 1
+                light.append(frame[ey0:ey1, ex0:ex1].reshape(-1, 3))
+        return interior.Palette.of_face(patch[lips.astype(bool)], np.concatenate(light))
 
     def targets(self, outer, inner):
         """All ring points (4 * RING, 2) for new lip points: ring 2 follows part way, ring 3 stays.
@@ -162,8 +185,15 @@ class MouthWarp:
         band = self.source[2 * RING:3 * RING] + self._band_follow * (outer - self.source[RING:2 * RING])
         return np.concatenate([inner, outer, band, self.source[3 * RING:]])
 
-    def __call__(self, frame, outer, inner):
-        """`frame` with the lips moved to `outer`, `inner` ((RING, 2) pixels); a new array."""
+    def __call__(self, frame, outer, inner, bank=None):
+        """`frame` with the lips moved to `outer`, `inner` ((RING, 2) pixels); a new array.
+
+        Args:
+          bank: optional bank(field, lips) -> (texture float32 (h, w, 3), weight (h, w) in
+            [0, 1], strength in [0, 1]): a clip's own interior for the target opening's
+            interior.Field and this face's lip colour, blended over the synthesised one by its
+            weight; the synthesised teeth fade out by its overall strength.
+        """
         out = frame.copy()
         if self.empty:
             return out
@@ -186,29 +216,50 @@ class MouthWarp:
         map_x = coefficients[..., 0] * xs + coefficients[..., 1] * ys + coefficients[..., 2]
         map_y = coefficients[..., 3] * xs + coefficients[..., 4] * ys + coefficients[..., 5]
         region = cv2.remap(frame, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        self._fill_opening(region, target[:RING] - [x0, y0], lift)
+        self._fill_opening(region, target[:RING] - [x0, y0], lift, bank)
         out[y0:y1, x0:x1] = region
         return out
 
-    def _fill_opening(self, region, inner, lift):
-        """Blends the dark interior into the target opening where the moved source opening is not."""
+    def _fill_opening(self, region, inner, lift, bank):
+        """Blends a mouth interior into the target opening where the moved source opening is not."""
         bx0, by0 = np.maximum(np.floor(inner.min(axis=0)).astype(int) - 2, 0)
         bx1, by1 = np.ceil(inner.max(axis=0)).astype(int) + 3
         patch = region[by0:by1, bx0:bx1]
         if patch.size == 0:
             return
         opening = self._opening_mask(inner - [bx0, by0], patch.shape[:2])
-        shown = cv2.warpAffine(self._source_opening, np.float32([[1, 0, lift[0] - bx0], [0, 1, lift[1] - by0]]),
-                               (patch.shape[1], patch.shape[0]), flags=cv2.INTER_LINEAR)
-        alpha = np.clip(opening - shown, 0.0, 1.0)
-        if alpha.max() < 0.02:
+        move = np.float32([[1, 0, lift[0] - bx0], [0, 1, lift[1] - by0]])
+        shown = cv2.warpAffine(self._source_opening, move, (patch.shape[1], patch.shape[0]), flags=cv2.INTER_LINEAR)
+        exposed = np.clip(opening - shown, 0.0, 1.0)
+        if exposed.max() < 0.02:
             return
-        # darker in the middle of the opening, as the mouth's depth shades it
-        depth = cv2.GaussianBlur(opening, (0, 0), max(1.0, 0.25 * min(patch.shape[:2])))
-        shade = 1.0 - 0.5 * depth / max(float(depth.max()), 1e-6)
-        colour = self.interior[None, None, :] * shade[..., None]
+        # a soft join reaching a little into what the source showed, where that ends inside the
+        # opening; the lips' own edges stay as sharp as they are
+        feather = cv2.GaussianBlur(exposed, (0, 0), max(0.6, 0.01 * self.width))
+        alpha = np.maximum(exposed, opening * np.clip(2.0 * feather, 0.0, 1.0))
+        # the interior is soft: past DETAIL pixels of mouth width it is drawn smaller and enlarged
+        scale = min(1.0, DETAIL / max(self.width, 1.0))
+        size = patch.shape[:2] if scale == 1.0 else tuple(max(2, int(round(n * scale))) for n in patch.shape[:2])
+        field = interior.opening_field((inner - [bx0, by0] + 0.5) * scale - 0.5, size)
+        texture, weight, strength = bank(field, self.palette.lips) if bank is not None else (None, 0.0, 0.0)
+        if np.min(weight) < 1.0:
+            # the source's own teeth or mouth end where what it showed ends: no teeth drawn below them
+            content = cv2.warpAffine(self._source_content, move, (patch.shape[1], patch.shape[0]),
+                                     flags=cv2.INTER_LINEAR)
+            depth = content.sum(axis=0)  # (w,) pixels of mouth content shown per column
+            covered = np.maximum.accumulate(content, axis=0) * interior.smoothstep(1.5, 3.0, depth)[None]
+            if scale != 1.0:
+                covered = cv2.resize(covered, size[::-1], interpolation=cv2.INTER_AREA)
+            synthesised = interior.synthesised(field, self.palette, covered, teeth=1.0 - strength)
+            if texture is None:
+                texture = synthesised
+            else:
+                weight = weight[..., None]
+                texture = weight * texture + (1.0 - weight) * synthesised
+        if scale != 1.0:
+            texture = cv2.resize(texture, patch.shape[1::-1], interpolation=cv2.INTER_LINEAR)
         alpha = alpha[..., None]
-        patch[:] = np.clip(patch * (1.0 - alpha) + colour * alpha + 0.5, 0, 255).astype(np.uint8)
+        patch[:] = np.clip(patch * (1.0 - alpha) + texture * alpha + 0.5, 0, 255).astype(np.uint8)
 
 
 def polygon_area(polygon):

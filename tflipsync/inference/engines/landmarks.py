@@ -15,6 +15,13 @@ Unlike the crop engines, it is a frame engine (the protocols: tflipsync/inferenc
 3. pass 2: `warp` moves the frame's lips from where they are to the planned points, mapped
    back to pixels with that frame's own transform.
 
+Where the mouth opens wider than the source frame showed, its interior comes from the clip
+itself in a video: pass 1 offers every measured mouth to a bounded interior.InteriorBank (at most
+256 small textures of open mouths, chosen to cover diverse shapes), and pass 2 blends the
+entries nearest the planned inner-lip shape into the opening. A photo, and a target for which
+the clip has no open mouth of the kind, gets the interior synthesised from the face's colours
+(tflipsync/inference/interior.py).
+
 With --silence closed, the silent frames' samples are zeroed before the prediction, so they get
 the predictor's mouth of silence: the face's own mouth at rest.
 """
@@ -25,7 +32,7 @@ import dataclasses
 import numpy as np
 
 from tflipsync.faces import detect, mesh as face_mesh
-from tflipsync.inference import warp
+from tflipsync.inference import interior, warp
 from tflipsync.errors import InputError
 from tflipsync.inference.engines import short_description
 
@@ -38,6 +45,13 @@ class Mouth:
     pixels: np.ndarray  # (K, 2) the mesh's mouth points in frame pixels
     shape: np.ndarray  # (K, 2) the same, normalised (pose- and scale-free)
     transform: object  # tflipsync.landmarks' transform for this frame (batch of one)
+    key: int = -1  # the measurement's number (its interior bank entry's key)
+
+    def eyes(self):
+        """(2, 2) pixels: the eye centres of the normalised frame's unit (image left first)."""
+        transform = np.asarray(self.transform, np.float64).reshape(2, 3)
+        origin, axis = transform[:, 2], transform[:, 0]
+        return np.stack([origin - axis / 2, origin + axis / 2])
 
 
 @dataclasses.dataclass
@@ -65,8 +79,9 @@ class LandmarkEngine:
       weights: a landmark model file (tflipsync.landmarks.predictor.Predictor's), None for the embedded one.
       width: must be None (the landmark model has no width option here).
       batch_size: unused (frames are warped one by one).
+      bank_size: the most mouth interiors kept from a video's own frames.
     """
-    def __init__(self, weights, width, batch_size):
+    def __init__(self, weights, width, batch_size, bank_size=256):
         from tflipsync.landmarks import mouth as mouth_points, predictor as landmark_predictor
 
         if width is not None:
@@ -81,6 +96,8 @@ class LandmarkEngine:
         self._inner = np.array([position[i] for i in face_mesh.INNER_LIPS])
         self._mesh = None
         self._warps = collections.OrderedDict()  # source frame -> MouthWarp, the last few
+        self.bank = interior.InteriorBank(bank_size)
+        self._measured = 0
 
     def measure(self, frame, detection):
         """The face mesh on one detected face: a Mouth, or None where the mesh finds no face."""
@@ -90,7 +107,11 @@ class LandmarkEngine:
         if presence < MIN_PRESENCE:
             return None
         shape, transform = self._mouth_points.normalise(mesh[None])
-        return Mouth(mesh[self.mouth, :2].astype(np.float32), np.asarray(shape[0], np.float32), transform)
+        mouth = Mouth(mesh[self.mouth, :2].astype(np.float32), np.asarray(shape[0], np.float32), transform,
+                      self._measured)
+        self._measured += 1
+        self.bank.offer(frame, mouth.pixels[self._inner].astype(np.float64), mouth.shape[self._inner], mouth.key)
+        return mouth
 
     def plan(self, mouths, shots, wav, fps, count):
         """The Plan for `count` output frames at `fps` of speech `wav` (16 kHz float32).
@@ -110,13 +131,21 @@ class LandmarkEngine:
                 shape = np.median(shapes[opening <= np.percentile(opening, 25)], axis=0)
                 for i in members:
                     rest[i] = shape
+        # the bank serves the main face's own frames, and a video only (a photo's one frame is
+        # the source it would fill)
+        measured = [m.key for m in mouths if m is not None]
+        self.bank.use_only(measured if len(measured) > 1 else [])
         return Plan(list(mouths), rest, motion)
+
+    def _shape(self, plan, source_index, output_index):
+        """(K, 2) the normalised mouth of source frame `source_index` in output frame `output_index`."""
+        return plan.rest[source_index].astype(np.float64) + plan.motion[output_index]
 
     def targets(self, plan, source_index, output_index):
         """(K, 2) pixels the mouth of source frame `source_index` moves to in output frame `output_index`."""
-        mouth = plan.mouths[source_index]
-        shape = plan.rest[source_index].astype(np.float64) + plan.motion[output_index]
-        return np.asarray(self._mouth_points.denormalise(shape[None], mouth.transform), np.float64)[0]
+        shape = self._shape(plan, source_index, output_index)
+        return np.asarray(self._mouth_points.denormalise(shape[None], plan.mouths[source_index].transform),
+                          np.float64)[0]
 
     def warp(self, frame, plan, source_index, output_index):
         """(the output frame, its mouth points (K, 2) in pixels)."""
@@ -124,9 +153,15 @@ class LandmarkEngine:
         mouth_warp = self._warps.get(source_index)
         if mouth_warp is None:
             pixels = mouth.pixels.astype(np.float64)
-            mouth_warp = warp.MouthWarp(frame, pixels[self._outer], pixels[self._inner])
+            mouth_warp = warp.MouthWarp(frame, pixels[self._outer], pixels[self._inner], mouth.eyes())
             self._warps[source_index] = mouth_warp
             while len(self._warps) > 8:
                 self._warps.popitem(last=False)
         target = self.targets(plan, source_index, output_index)
-        return mouth_warp(frame, target[self._outer], target[self._inner]), target
+        bank = None
+        if len(self.bank):
+            # chosen once per output frame (the blend's weights carry over to the next frame)
+            weights, weight = self.bank.choose(self._shape(plan, source_index, output_index)[self._inner])
+            if weights:
+                bank = lambda field, lips: (*self.bank.texture(field, weights, lips, weight), weight)  # noqa: E731
+        return mouth_warp(frame, target[self._outer], target[self._inner], bank), target
