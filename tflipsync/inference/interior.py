@@ -240,10 +240,10 @@ def _canonical_rows(field, held):
     """
     top, bottom, gap = field.top, field.bottom, field.gap
     margin = MARGIN * max(field.width, 1.0)
-    wider = gap > held
-    scale = np.minimum(held, gap)
-    rows = np.where(wider & (top > bottom), MARGIN_ROWS + OPENING_ROWS - 0.5 - bottom / np.maximum(scale, 1e-3) * OPENING_ROWS,
-                    MARGIN_ROWS - 0.5 + top / np.maximum(scale, 1e-3) * OPENING_ROWS)
+    scale = np.maximum(np.minimum(held, gap), 1e-3)  # pixels of target per entry opening
+    from_lower = (gap > held) & (top > bottom)  # the lower half rests on the lower lip
+    rows = np.where(from_lower, MARGIN_ROWS + OPENING_ROWS - 0.5 - bottom / scale * OPENING_ROWS,
+                    MARGIN_ROWS - 0.5 + top / scale * OPENING_ROWS)
     rows = np.clip(rows, MARGIN_ROWS - 0.5, MARGIN_ROWS + OPENING_ROWS - 0.5)
     rows = np.where(top < 0, MARGIN_ROWS - 0.5 + top / margin * MARGIN_ROWS, rows)
     rows = np.where(bottom < 0, MARGIN_ROWS + OPENING_ROWS - 0.5 - bottom / margin * MARGIN_ROWS, rows)
@@ -326,7 +326,7 @@ class InteriorBank:
         Args:
           frame: (H, W, 3) uint8, the frame.
           inner_pixels: (RING, 2) its inner lips in pixels; inner_shape: the same, normalised.
-          key: an integer naming the measurement (`usable` picks entries by it).
+          key: an integer naming the measurement (`use_only` picks entries by it).
         """
         opening = relative_opening(inner_shape)
         if opening < MIN_OPENING or opening * _Lips(inner_pixels).width < MIN_GAP_PIXELS:

@@ -105,7 +105,7 @@ class MouthWarp:
     """The warp of one face in one frame: rings and region set up once, then any target.
 
     Args:
-      frame: (H, W, 3) uint8, the face's frame (its lip colour is sampled here).
+      frame: (H, W, 3) uint8 RGB, the face's frame (its lip, skin and eye colours are sampled here).
       outer, inner: (RING, 2) float pixels, the face's own lips in mesh.OUTER_LIPS / INNER_LIPS order.
       eyes: optional (2, 2) float pixels, the eyes' centres: their sclera joins the skin's light
         tones that the synthesised teeth are tinted from.
