@@ -42,6 +42,7 @@ TOOTH_EDGES = (0.0, 0.29, 0.50, 0.66, 0.79)
 MIN_OPENING = 0.08  # a bank entry's inner gap over its inner width, at least (open mouths only)
 MIN_GAP_PIXELS = 4.0  # and its gap in its own frame's pixels (a narrower one holds no texture)
 MIN_SHOWN = 0.45  # and the share of its opening's middle that shows a mouth (dark, or teeth), not lip
+SAME_SHAPE = 0.004  # normalised RMS distance under which a new mouth adds nothing to the bank
 
 
 def smoothstep(edge0, edge1, x):
@@ -335,6 +336,8 @@ class InteriorBank:
         distances = self._distance(self.shapes[:self.count], shape)
         distances = np.concatenate([distances, np.full(self.capacity - len(distances), np.inf)])
         slot = self.count
+        if distances.min() < SAME_SHAPE:
+            return False  # a shape the bank holds already (a still face, a held pose): not worth its texture
         if self.count == self.capacity:
             # full: the new shape replaces one of the two closest entries, if it is farther
             # from every entry than those two are from each other
