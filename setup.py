@@ -11,7 +11,7 @@ setup(
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["tflipsync", "tflipsync.*"]),
     # the embedded default model (tflipsync/weights/bundled.py)
-    package_data={"tflipsync": ["weights/*.weights.h5", "weights/model.json"]},
+    package_data={"tflipsync": ["weights/*.weights.h5", "weights/*.npz", "weights/model.json"]},
     install_requires=[
         # `tensorflow`, not `tensorflow-cpu`: tensorflow-serving-api depends on it, and both
         # together install two copies of TensorFlow over each other.
@@ -24,6 +24,9 @@ setup(
         "h5py>=3.10",
         "absl-py>=2.1",
         "tqdm>=4.66",
+        # Phones of speech for the articulation model (tflipsync/audio/phones.py): its wheel carries
+        # the US-English acoustic model and phone language model, so nothing is downloaded.
+        "pocketsphinx==5.1.1",
         # TensorBoard summaries of training (TF 2.21 no longer installs it).
         "tensorboard>=2.20",
         # Tasks API for face detection; it brings opencv-contrib-python (cv2). Model files come

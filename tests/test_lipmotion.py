@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 
+from tflipsync.audio import frames
 from tflipsync.errors import InputError
 from tflipsync.evaluation import anchor, lipmotion, lipmotion_command, lipmotion_protocol
 from tflipsync.landmarks import mouth
@@ -86,7 +87,7 @@ def test_mesh_found_share_and_sharpness_ratio():
 def test_log_rms_of_silence_and_of_a_tone():
     fps, count = 25.0, 50
     silence = anchor.log_rms(np.zeros(32000, np.float32), fps, count)
-    assert silence == pytest.approx(np.full(count, np.log(anchor.RMS_FLOOR)))
+    assert silence == pytest.approx(np.full(count, np.log(frames.RMS_FLOOR)))
     tone = 0.5 * np.sin(2 * np.pi * 400 * np.arange(32000) / 16000)
     loud = anchor.log_rms(tone, fps, count)
     assert loud[1:-1] == pytest.approx(np.full(count - 2, np.log(0.5 / np.sqrt(2))), abs=0.01)

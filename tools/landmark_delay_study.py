@@ -73,6 +73,21 @@ def clip_errors(predictor, path):
     return float(model.sum()), float(still.sum()), int(present.sum())
 
 
+def clip_opening_r(predictor, path):
+    """Best-lag r (lipmotion.best_lag_r) of the predicted inner-lip gap with the clip's measured
+    opening (faces.mesh.lip_gap), the lip-motion evaluation's figure before any rendering."""
+    from tflipsync.data import landmarks as landmark_data, records
+    from tflipsync.evaluation.lipmotion import best_lag_r
+    from tflipsync.faces import mesh as face_mesh
+    from tflipsync.landmarks import articulation, mouth as mouth_points
+
+    clip = records.read_clip(path)
+    opening = np.where(clip["present"], face_mesh.lip_gap(clip["landmarks"]), np.nan)
+    steps = landmark_data.clip_arrays(path)
+    points = mouth_points.steps_to_frames(predictor.predict_steps(steps["mel"]), clip["fps"], len(opening))
+    return best_lag_r(articulation.mouth_measures(points)[0], opening)[0]
+
+
 def keras_speed(predictor, mel, blocks=7):
     """Mel steps per second of the Keras network over a whole clip: the median of `blocks`
     timed calls after a warm-up call (the median, because the machine is shared)."""
@@ -118,12 +133,14 @@ def measure(name, model_dir, test_files):
     totals = np.zeros(3)
     for path in test_files:
         totals += clip_errors(predictor, path)
+    opening_r = [clip_opening_r(predictor, path) for path in test_files]
     mel = landmark_data.clip_arrays(test_files[0])["mel"]
     parameters = int(sum(np.prod(v.shape) for v in network.trainable_weights))
     row = {"name": name, "bidirectional": network.bidirectional, "units": network.units,
            "delay": network.delay, "parameters": parameters,
            "error": totals[0] / totals[2], "no_motion_error": totals[1] / totals[2],
-           "frames": int(totals[2]), "keras_steps_per_s": keras_speed(predictor, mel)}
+           "frames": int(totals[2]), "keras_steps_per_s": keras_speed(predictor, mel),
+           "opening_r": float(np.nanmedian(opening_r))}
     with open(os.path.join(model_dir, "flags.txt")) as f:
         row["max_steps"] = next(int(line.split("=")[1]) for line in f
                                 if line.startswith("--max_steps="))
@@ -139,8 +156,8 @@ def markdown(rows, test_list):
     lines = [f"Held-out clips: `{test_list}`; error = mean mouth-point distance / mouth width, "
              "per video frame with a face.", "",
              "| model | look-ahead | parameters | test error | no-motion error | error / no-motion "
-             "| val loss (best step) | Keras steps/s | TFLite steps/s (1 thread) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| val loss (best step) | opening r (median) | Keras steps/s | TFLite steps/s (1 thread) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if r["bidirectional"]:
             kind, ahead = f"bidirectional LSTM, {r['units']} units per direction", "whole utterance"
@@ -150,7 +167,7 @@ def markdown(rows, test_list):
                   else "(needs the whole sequence)")
         lines.append(f"| {kind} | {ahead} | {r['parameters']:,} | {r['error']:.4f} | "
                      f"{r['no_motion_error']:.4f} | {r['error'] / r['no_motion_error']:.3f} | "
-                     f"{r['validation_loss']:.4f} ({r['best_step']}) | "
+                     f"{r['validation_loss']:.4f} ({r['best_step']}) | {r.get('opening_r', float('nan')):.3f} | "
                      f"{r['keras_steps_per_s']:,.0f} | {tflite} |")
     return "\n".join(lines) + "\n"
 

@@ -10,6 +10,12 @@ and the landmark LSTM (best-by-validation weights, its entry added to model.json
 others):
 
     python tools/package_embedded.py --landmarks_dir RUNS/landmarks
+
+and the articulation model (tools/train_articulation.py's .npz, with the JSON report beside it),
+which becomes the landmarks engine's embedded predictor; --default_engine records the engine
+`sync` and `sticker` run without --engine (chosen on the held-out real clips, docs/real_faces.md):
+
+    python tools/package_embedded.py --articulation RUNS/articulation/articulation.npz --default_engine landmarks
 """
 
 import json
@@ -107,11 +113,41 @@ def package_landmarks(model_dir, out_dir=WEIGHTS_DIR, corpus=None):
     return entry
 
 
+def package_articulation(model_path, out_dir=WEIGHTS_DIR, default_engine=None):
+    """Copies an articulation model into `out_dir`, adds its entry to model.json and makes it the
+    landmarks engine's embedded predictor ("landmarks_default")."""
+    from tflipsync.landmarks.articulation import ArticulationModel
+
+    model = ArticulationModel.load(model_path)  # refuses what is not one
+    name = "articulation.npz"
+    with files.atomic_path(os.path.join(out_dir, name)) as temporary:
+        shutil.copyfile(model_path, temporary)
+    report_path = os.path.splitext(model_path)[0] + ".json"
+    report = json.load(open(report_path)) if os.path.isfile(report_path) else {}
+    info = manifest(out_dir)
+    entry = {"file": name, "sha256": files.sha256(os.path.join(out_dir, name)),
+             "trained_on": model.info.get("trained_on", ""), "alpha": model.info.get("alpha"),
+             "validation": {"median_r_predicted_gap": model.info.get("val_median_r")},
+             "test": {"median_r_predicted_gap": model.info.get("test_median_r")},
+             "train_frames": report.get("train_frames"),
+             "command": "python -m tools.train_articulation --out=runs/articulation/articulation.npz"}
+    info["files"]["articulation"] = entry
+    info["landmarks_default"] = "articulation"
+    if default_engine:
+        info["default_engine"] = default_engine
+    _write_manifest(info, out_dir)
+    return entry
+
+
 def main(argv):
     from absl import flags
 
     del argv
     try:
+        if flags.FLAGS.articulation:
+            entry = package_articulation(flags.FLAGS.articulation, default_engine=flags.FLAGS.default_engine)
+            print(f"articulation: {entry['validation']}, sha256 {entry['sha256'][:12]}")
+            return 0
         if flags.FLAGS.landmarks_dir:
             entry = package_landmarks(flags.FLAGS.landmarks_dir, corpus=flags.FLAGS.corpus)
             print(f"landmarks: step {entry['step']}, validation {entry['validation']}, "
@@ -136,4 +172,7 @@ if __name__ == "__main__":
     flags.DEFINE_string("landmarks_dir", None, "train.py model directory of the landmark LSTM "
                         "(packaged alone, beside the others)")
     flags.DEFINE_string("corpus", None, "what the runs were trained on (recorded in model.json)")
+    flags.DEFINE_string("articulation", None, "an articulation model .npz (tools/train_articulation.py)")
+    flags.DEFINE_enum("default_engine", None, ["keras", "tflite", "savedmodel", "landmarks"],
+                      "the engine sync and sticker run without --engine (with --articulation)")
     app.run(main)

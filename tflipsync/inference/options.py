@@ -16,7 +16,7 @@ class Options:
     face: str
     audio: str
     out: str
-    engine: str = "keras"
+    engine: str = "auto"  # AUTO: resolve_engine picks one
     weights: str = None
     width: float = None
     pads: tuple = (0, 0, 0, 0)  # extra pixels top, bottom, left, right around the padded face box
@@ -36,6 +36,30 @@ class Options:
     progress: bool = True
     sketch: str = None  # the landmark and edge sketch video (--engine landmarks)
     who: str = None  # whose face to redraw: largest, center, left, right, all or a face number (parse_who)
+
+
+AUTO = "auto"
+
+
+def resolve_engine(options):
+    """Options with `engine` "auto" replaced by the engine to run (others are returned as they are).
+
+    With --weights: keras (generator weights, e.g. converted official ones, stay with the
+    generator); with --who all: keras (only a crop engine redraws several faces); with --sketch:
+    landmarks; otherwise the embedded models' best engine on the held-out real clips, the
+    "default_engine" of tflipsync/weights/model.json (docs/real_faces.md).
+    """
+    if options.engine != AUTO:
+        return options
+    if options.weights or parse_who(options.who) == "all":
+        engine = "keras"
+    elif options.sketch:
+        engine = "landmarks"
+    else:
+        from tflipsync.weights import bundled
+
+        engine = bundled.manifest().get("default_engine", "keras")
+    return dataclasses.replace(options, engine=engine)
 
 
 def check_options(options):

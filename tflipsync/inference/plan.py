@@ -19,7 +19,7 @@ from tflipsync.errors import InputError
 from tflipsync.faces import crop, detect, track, visibility
 from tflipsync.inference.engines import ENGINES, FRAME
 from tflipsync.inference.engines.landmarks import box_detection
-from tflipsync.inference.options import Options, parse_who
+from tflipsync.inference.options import Options, parse_who, resolve_engine
 from tflipsync.media import source
 
 
@@ -146,6 +146,7 @@ def prepare(options, wav=None):
       options: Options (its `out` is not touched here).
       wav: optional 16 kHz samples to use instead of decoding options.audio (e.g. trimmed).
     """
+    options = resolve_engine(options)
     ENGINES[options.engine].load_runtime()
     started = time.perf_counter()
     stages = Stages()

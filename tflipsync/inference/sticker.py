@@ -22,7 +22,7 @@ import time
 from tflipsync import files
 from tflipsync.media import encode, stickers
 from tflipsync.inference import sync
-from tflipsync.inference.options import check_options, check_paths
+from tflipsync.inference.options import check_options, check_paths, resolve_engine
 from tflipsync.errors import InputError
 from tflipsync.conventions import SAMPLE_RATE
 
@@ -40,6 +40,7 @@ def run_sticker(options, preset_name, trim=False):
     preset = stickers.PRESETS[preset_name]
     if extension != preset.extension:
         raise InputError(out, f"the {preset_name} preset writes {preset.extension} files")
+    options = resolve_engine(options)
     check_options(options)
     check_paths(options, (".gif", ".webp", ".webm", ".mp4"))
     from tflipsync.audio import io as audio_io

@@ -26,11 +26,12 @@ This module is the command: its top imports nothing heavy, so `--help` and bad i
 
 import contextlib
 
-from tflipsync.inference.options import SILENCE_MODES, Options, check_options, check_paths, parse_ints
+from tflipsync.inference.options import SILENCE_MODES, Options, check_options, check_paths, parse_ints, resolve_engine
 
 
 def run_sync(options):
     """Runs the whole job; returns a summary dict. Raises InputError for unusable input."""
+    options = resolve_engine(options)
     check_options(options)
     check_paths(options)
     from tflipsync.media import encode
@@ -58,9 +59,11 @@ def define_flags(flag_values):
                         "a .tflite for tflite, a SavedModel folder for savedmodel (`tflipsync export`); "
                         "a landmark model file for landmarks; default: the embedded model.", **fv)
     flags.DEFINE_float("width", None, "Generator width --weights were made for (default 1.0).", **fv)
-    flags.DEFINE_enum("engine", "keras", ["keras", "tflite", "savedmodel", "landmarks"], "Inference engine: a "
+    flags.DEFINE_enum("engine", "auto", ["auto", "keras", "tflite", "savedmodel", "landmarks"], "Inference engine: a "
                       "generator that redraws the lower face, or landmarks: predicted mouth landmarks warp the "
-                      "face's own mouth (any face, photo or cartoon; no pixel generator).", **fv)
+                      "face's own mouth (any face, photo or cartoon; no pixel generator). auto: keras with "
+                      "--weights or --who all, otherwise the embedded engine that lip-syncs real faces best "
+                      "(docs/real_faces.md).", **fv)
     flags.DEFINE_string("sketch", None, "Also write the landmark and edge sketch of every output frame to this "
                         "video (.mp4, .mov or .mkv; --engine landmarks).", **fv)
     flags.DEFINE_list("pads", ["0", "0", "0", "0"], "Extra pixels top,bottom,left,right around the face box "

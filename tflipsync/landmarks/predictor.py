@@ -111,3 +111,27 @@ class Predictor:
         if len(mel) < needed:
             mel = np.concatenate([mel, np.full((needed - len(mel), mel.shape[1]), SILENCE, np.float32)])
         return steps_to_frames(self.predict_steps(mel), fps, count)
+
+
+def load(weights=None):
+    """The landmarks engine's mouth predictor: `predict(wav16k, fps, count)`, `mean_shape`, `description`.
+
+    Args:
+      weights: an articulation model (.npz, tflipsync/landmarks/articulation.py), a landmark-LSTM
+        .weights.h5 (train.py --model=landmarks), or None: the embedded one model.json names as
+        "landmarks_default" (the one that scores best on the held-out real clips, docs/real_faces.md).
+    """
+    if weights is None:
+        from tflipsync.weights import bundled
+
+        kind = bundled.manifest().get("landmarks_default", "landmarks")
+        if kind == "articulation":
+            from tflipsync.landmarks.articulation import ArticulationPredictor
+
+            return ArticulationPredictor()
+        return Predictor()
+    if str(weights).lower().endswith(".npz"):
+        from tflipsync.landmarks.articulation import ArticulationPredictor
+
+        return ArticulationPredictor(weights)
+    return Predictor(weights)

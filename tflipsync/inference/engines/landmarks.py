@@ -87,7 +87,7 @@ class LandmarkEngine:
         if width is not None:
             raise InputError("--width", "the landmarks engine has no width; leave --width out")
         self._mouth_points = mouth_points
-        self._predictor = landmark_predictor.Predictor(weights)
+        self._predictor = landmark_predictor.load(weights)
         self.description = self._predictor.description
         self.short_description = short_description(weights, "landmarks")
         position = {int(index): k for k, index in enumerate(mouth_points.MOUTH)}

@@ -1,0 +1,109 @@
+"""The articulation model (tflipsync/landmarks/articulation.py), its phones (tflipsync/audio/phones.py),
+and the engine that `sync` picks by itself (tflipsync/inference/options.py)."""
+
+import numpy as np
+import pytest
+
+from tflipsync.audio import frames, phones
+from tflipsync.inference.options import Options, resolve_engine
+from tflipsync.landmarks import articulation, mouth
+
+
+def test_frame_means_average_each_period():
+    rows = np.arange(20, dtype=np.float64)[:, None]  # 100 rows per second: row k at k / 100 s
+    means = frames.frame_means(rows, 100.0, 10.0, 2)  # 10 fps: frame 1 spans 0.05 .. 0.15 s
+    assert means[1, 0] == pytest.approx(np.mean(np.arange(5, 15)))
+    assert means[0, 0] == pytest.approx(np.mean(np.arange(0, 5)))
+
+
+def test_stack_context_pads_at_the_edges():
+    rows = np.arange(4, dtype=np.float64)[:, None]
+    stacked = frames.stack_context(rows, 1)
+    assert stacked.tolist() == [[0, 0, 1], [0, 1, 2], [1, 2, 3], [2, 3, 3]]
+
+
+def test_phone_track_marks_segments_and_fills_silence():
+    track = phones.track([("M", 2, 3), ("AA", 4, 6), ("+NSN+", 7, 7)], 10)
+    assert track.shape == (10, len(phones.PHONES))
+    assert np.all(track.sum(axis=1) == 1)
+    assert track[2, phones.PHONES.index("M")] == 1 and track[5, phones.PHONES.index("AA")] == 1
+    assert track[0, phones.SILENCE] == 1 and track[7, phones.SILENCE] == 1  # noise counts as silence
+
+
+def test_phone_decoder_hears_speech_in_the_bundled_wav():
+    from tflipsync.audio import io as audio_io
+
+    wav = audio_io.load_wav("examples/speech.wav")
+    track = phones.phone_track(wav)
+    assert len(track) == 1 + len(wav) // 160
+    assert track[:, phones.SILENCE].mean() < 0.6  # most of the speech is decoded as phones
+    quiet = phones.phone_track(np.zeros(16000, np.float32))
+    assert quiet[:, phones.SILENCE].mean() > 0.9
+
+
+def test_ridge_recovers_a_linear_map_with_two_targets():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(500, 6))
+    truth = rng.normal(size=(6, 2))
+    weights, bias = articulation.ridge(x, x @ truth + [1.0, -2.0], 1e-6)
+    assert weights == pytest.approx(truth, abs=1e-6)
+    assert bias == pytest.approx([1.0, -2.0], abs=1e-6)
+
+
+def _model(gain=(1.0, 1.0)):
+    features = 3
+    modes = np.zeros((2, len(mouth.MOUTH) * 2))
+    modes[0, articulation.LOWER * 2 + 1] = 1.0  # a unit of gap moves the lower inner lip down
+    return articulation.ArticulationModel(np.zeros(features), np.ones(features), np.eye(features)[:, :2],
+                                          np.zeros(2), gain, (0.1, 0.05), modes,
+                                          np.zeros((len(mouth.MOUTH), 2)), {"trained_on": "a test"})
+
+
+def test_model_round_trip_floor_and_motion(tmp_path):
+    model = _model(gain=(2.0, 1.0))
+    path = tmp_path / "m.npz"
+    model.save(path)
+    loaded = articulation.ArticulationModel.load(path)
+    assert loaded.info == {"trained_on": "a test"}
+    excursions = loaded.excursions(np.array([[1.0, 0.5, 0.0], [-3.0, 0.0, 0.0]]))
+    assert excursions[0].tolist() == pytest.approx([2.0, 0.5])
+    assert excursions[1, 0] == articulation.FLOOR  # a gap below FLOOR is floored
+    motion = loaded.motion(excursions)
+    assert motion.shape == (2, len(mouth.MOUTH), 2)
+    assert motion[0, articulation.LOWER, 1] == pytest.approx(0.2)  # 2 excursions x amplitude 0.1
+    assert np.count_nonzero(motion[0]) == 1
+
+
+def test_a_file_that_is_not_a_model_is_refused(tmp_path):
+    from tflipsync.errors import InputError
+
+    np.savez(tmp_path / "other.npz", x=np.zeros(3))
+    with pytest.raises(InputError, match="not an articulation model"):
+        articulation.ArticulationPredictor(str(tmp_path / "other.npz"))
+
+
+def test_embedded_predictor_opens_the_mouth_with_speech_and_not_in_silence():
+    from tflipsync.audio import io as audio_io
+
+    predictor = articulation.ArticulationPredictor()
+    wav = audio_io.load_wav("examples/speech.wav")
+    wav = np.concatenate([np.zeros(16000, np.float32), wav])  # one second of silence first
+    points = predictor.predict(wav, 25.0, int(len(wav) / 16000 * 25))
+    gap, _ = articulation.mouth_measures(points)
+    rest_gap, _ = articulation.mouth_measures(predictor.mean_shape)
+    assert np.abs(gap[:20] - rest_gap).max() < 0.25 * (gap.max() - rest_gap)  # about closed in silence
+    assert gap[25:].std() > 3 * gap[:20].std()  # it moves while speaking
+
+
+@pytest.mark.parametrize("options,engine", [
+    (dict(), None),  # model.json's choice
+    (dict(weights="w.weights.h5"), "keras"),
+    (dict(who="all"), "keras"),
+    (dict(sketch="s.mp4"), "landmarks"),
+    (dict(engine="tflite"), "tflite"),
+])
+def test_auto_engine(options, engine):
+    from tflipsync.weights import bundled
+
+    resolved = resolve_engine(Options(face="f.png", audio="a.wav", out="o.mp4", **options))
+    assert resolved.engine == (engine or bundled.manifest()["default_engine"])
