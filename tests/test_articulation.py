@@ -107,3 +107,32 @@ def test_auto_engine(options, engine):
 
     resolved = resolve_engine(Options(face="f.png", audio="a.wav", out="o.mp4", **options))
     assert resolved.engine == (engine or bundled.manifest()["default_engine"])
+
+
+def test_landmark_engine_predicts_once_on_a_thread_started_before_pass_one():
+    import threading
+
+    from tflipsync.inference.engines.landmarks import LandmarkEngine
+
+    class Counting:
+        mean_shape = np.zeros((len(mouth.MOUTH), 2), np.float32)
+        description = short_description = "counting"
+
+        def __init__(self):
+            self.threads = []
+
+        def predict(self, wav, fps, count):
+            self.threads.append(threading.current_thread().name)
+            return np.zeros((count, len(mouth.MOUTH), 2), np.float32)
+
+    engine = LandmarkEngine.__new__(LandmarkEngine)
+    engine._predictor = Counting()
+    wav = np.zeros(16000, np.float32)
+    engine.begin(wav, 25.0, 25)
+    assert engine._predicted(wav, 25.0, 25).shape == (25, len(mouth.MOUTH), 2)
+    assert engine._predicted(wav, 25.0, 25).shape == (25, len(mouth.MOUTH), 2)  # nothing pending: made now
+    assert engine._predictor.threads[0].startswith("mouth-predictor")
+    assert engine._predictor.threads[1] == threading.current_thread().name
+    engine.begin(wav, 25.0, 25)
+    engine._predicted(wav, 30.0, 30)  # other arguments: the pending prediction is not used
+    assert len(engine._predictor.threads) == 4

@@ -162,6 +162,11 @@ def prepare(options, wav=None):
     kind = ENGINES[options.engine].kind
     engine = ENGINES[options.engine].build(options.weights, options.width, options.batch_size)
     on_frames = kind == FRAME
+    silent = frame_silence(wav, count, fps, options.silence_db) if options.silence != "off" else np.zeros(count, bool)
+    if on_frames:
+        if options.silence == "closed":
+            wav = _silence_frames(wav, silent, fps)
+        engine.begin(wav, fps, count)  # the speech is read on a thread while pass 1 runs
 
     measure = visibility.with_mouth_check(engine.measure if on_frames else None, visibility.MouthCheck())
     boxes, present, shots, records, people = _face_boxes(face_source, options, stages, options.progress, measure)
@@ -173,13 +178,10 @@ def prepare(options, wav=None):
                                       "(give the face's box, forehead to chin)")
         raise InputError(options.face, f"no face found in any of its {len(present)} frames")
     schedule = face_source.schedule(count)
-    silent = frame_silence(wav, count, fps, options.silence_db) if options.silence != "off" else np.zeros(count, bool)
     keep_original = silent if options.silence == "original" else np.zeros(count, bool)
     plan = None
     if on_frames:
         windows = np.zeros((count, 0, 0), np.float32)  # the landmark predictor reads the samples
-        if options.silence == "closed":
-            wav = _silence_frames(wav, silent, fps)
         started_plan = time.perf_counter()
         plan = engine.plan(mouths, shots, wav, fps, count)
         stages.add("predict", started_plan)

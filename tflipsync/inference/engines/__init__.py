@@ -48,6 +48,10 @@ class FrameEngine(typing.Protocol):
     short_description: str
     mouth: object  # the face-mesh indices of the points `warp` returns (for the sketch)
 
+    def begin(self, wav, fps, count):
+        """Starts reading speech `wav` for `count` output frames at `fps` before pass 1 (it may run
+        alongside); `plan` is then called with the same speech."""
+
     def measure(self, frame, detection):
         """A record of one detected face in an RGB frame, or None where it is unusable."""
 
@@ -66,8 +70,11 @@ def short_description(weights, network):
     from tflipsync.weights import bundled
 
     info = bundled.manifest()
+    if network == "landmarks" and info.get("landmarks_default") == "articulation":
+        network = "articulation"
     corpus = info["files"][network].get("trained_on", info["trained_on"]).split(" (")[0]
-    what = f"embedded default, width {info['width']:g}" if network == "generator" else "embedded landmark LSTM"
+    what = {"generator": f"embedded default, width {info['width']:g}", "landmarks": "embedded landmark LSTM",
+            "articulation": "embedded articulation model"}[network]
     return f"{what}, trained on {corpus} (tflipsync/weights/model.json)"
 
 

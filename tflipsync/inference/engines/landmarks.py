@@ -113,6 +113,22 @@ class LandmarkEngine:
         self.bank.offer(frame, mouth.pixels[self._inner].astype(np.float64), mouth.shape[self._inner], mouth.key)
         return mouth
 
+    def begin(self, wav, fps, count):
+        """Starts predicting the mouth of `count` frames at `fps` from speech `wav` on a thread, so
+        that it runs while pass 1 detects faces (`plan` collects it)."""
+        import concurrent.futures
+
+        executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="mouth-predictor")
+        self._pending = ((len(wav), float(fps), int(count)), executor.submit(self._predictor.predict, wav, fps, count))
+        executor.shutdown(wait=False)
+
+    def _predicted(self, wav, fps, count):
+        """The prediction `begin` started for these arguments, or one made now."""
+        pending, self._pending = getattr(self, "_pending", None), None
+        if pending is not None and pending[0] == (len(wav), float(fps), int(count)):
+            return pending[1].result()
+        return self._predictor.predict(wav, fps, count)
+
     def plan(self, mouths, shots, wav, fps, count):
         """The Plan for `count` output frames at `fps` of speech `wav` (16 kHz float32).
 
@@ -120,7 +136,7 @@ class LandmarkEngine:
           mouths: per source frame, the main face's Mouth or None.
           shots: int (M,) shot number of each source frame.
         """
-        predicted = np.asarray(self._predictor.predict(wav, fps, count), np.float64)  # (count, K, 2)
+        predicted = np.asarray(self._predicted(wav, fps, count), np.float64)  # (count, K, 2)
         motion = predicted - np.asarray(self._predictor.mean_shape, np.float64)[None]
         rest = [None] * len(mouths)
         for shot in np.unique(shots):
