@@ -40,7 +40,7 @@ ENGINES = {
     "keras-w1": ("keras", "random-1.0", "Keras fp32, width 1.0 (random weights: speed only)"),
     "tflite-fp32-w1": ("tflite", ("fp32", 1.0), "TFLite fp32 (tf.lite), width 1.0 (random weights)"),
     "tflite-int8-w1": ("tflite", ("int8", 1.0), "TFLite int8 (tf.lite), width 1.0 (random weights)"),
-    "landmarks": ("landmarks", None, "landmarks: embedded LSTM + mouth warp (no generator)"),
+    "landmarks": ("landmarks", None, "landmarks: embedded articulation model + mouth warp"),
 }
 
 

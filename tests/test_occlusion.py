@@ -65,7 +65,7 @@ def test_covered_mouths_pass_through_unchanged_and_are_counted(tmp_path):
     clip = covered_clip(tmp_path / "covered.mp4")
     audio = audio_io.write_wav(tmp_path / "a.wav",
                                np.random.default_rng(0).uniform(-0.3, 0.3, 16000 * 40 // 25).astype(np.float32))
-    options = sync.Options(face=str(clip), audio=str(audio), out=str(tmp_path / "o.mp4"), progress=False)
+    options = sync.Options(face=str(clip), audio=str(audio), out=str(tmp_path / "o.mp4"), progress=False, engine="keras")
     out, counts = render(options)
     source = decode(clip)
     covered = set(HAND) | set(MICROPHONE)
@@ -160,7 +160,7 @@ def test_a_small_face_is_redrawn_at_its_size_and_said_to_be_small(tmp_path, caps
     assert 30 <= x1 - x0 <= 40
     audio = audio_io.write_wav(tmp_path / "a.wav",
                                np.random.default_rng(1).uniform(-0.3, 0.3, 16000 * 20 // 25).astype(np.float32))
-    options = sync.Options(face=str(clip), audio=str(audio), out=str(tmp_path / "o.mp4"), progress=False,
+    options = sync.Options(face=str(clip), audio=str(audio), out=str(tmp_path / "o.mp4"), progress=False, engine="keras",
                            box=(int(y0), int(y1), int(x0), int(x1)))
     out, counts = render(options)
     source = decode(clip)

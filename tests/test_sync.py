@@ -47,7 +47,7 @@ def read_video(path):
 
 
 def options(media, out, **changes):
-    base = dict(face=media["clip"], audio=media["speech"], out=str(out), progress=False)
+    base = dict(face=media["clip"], audio=media["speech"], out=str(out), progress=False, engine="keras")
     base.update(changes)
     return sync.Options(**base)
 

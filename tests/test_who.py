@@ -54,7 +54,7 @@ def synced(group, who):
     """The last output frame of `sync --who who` on the group photo, and the summary."""
     out = group["dir"] / f"who_{who}.mp4"
     summary = sync.run_sync(sync.Options(face=group["photo"], audio=group["audio"], out=str(out), progress=False,
-                                         batch_size=FRAMES, who=who))
+                                         batch_size=FRAMES, who=who, engine="keras"))
     with av.open(str(out)) as container:
         frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
     return frames[-1], summary
