@@ -166,7 +166,7 @@ def test_sync_on_a_photo_moves_the_mouth_with_the_speech_and_writes_the_sketch(m
     assert fps == 25 and len(frames) == summary["frames"] == round(seconds * 25) and codec == "aac"
     assert frames[0].shape == (360, 640, 3) and summary["generated"] > 0.6 * summary["frames"]
     assert summary["generated"] + summary["silent"] + summary["no_face"] == summary["frames"]
-    assert "landmark" in summary["weights"]
+    assert "articulation model" in summary["weights"]  # the embedded landmarks predictor (model.json)
     photo = astronaut_frames(1)[0].astype(int)
     change = np.array([np.abs(f[:, 200:330].astype(int) - photo[:, 200:330]).mean(axis=2) for f in frames])
     by_row = change.mean(axis=(0, 2))  # the face's columns
