@@ -123,3 +123,20 @@ def test_generate_refuses_wrong_weights_and_a_lone_width(tmp_path):
     assert result.returncode != 0
     assert "--width: only applies with --weights" in result.stderr
     assert not out.exists()
+
+
+def test_generator_weights_take_the_width_of_their_train_run(tmp_path):
+    """Weights from a train.py run load at the run's --width (its flags.txt), without --width."""
+    import shutil
+
+    from tflipsync.weights import bundled
+
+    run = tmp_path / "run"
+    (run / "best").mkdir(parents=True)
+    shutil.copyfile(bundled.weights_path("generator"), run / "best" / "generator.weights.h5")
+    (run / "flags.txt").write_text("--model=generator\n--width=0.25\n")
+    model, _ = bundled.generator(str(run / "best" / "generator.weights.h5"))
+    assert model.width == 0.25
+    (run / "flags.txt").write_text("--model=generator\n--width=0.5\n")
+    with pytest.raises(InputError, match="width 0.5"):
+        bundled.generator(str(run / "best" / "generator.weights.h5"))

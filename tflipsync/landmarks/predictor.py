@@ -10,18 +10,6 @@ from tflipsync.errors import InputError
 from tflipsync.landmarks.mouth import SILENCE, STEP_RATE, mel_steps, steps_to_frames
 
 
-def _run_flags(weights):
-    """{name: value} of the train.py flags.txt beside a weights file (or one folder up: best/)."""
-    folder = os.path.dirname(os.path.abspath(weights))
-    for candidate in (folder, os.path.dirname(folder)):
-        path = os.path.join(candidate, "flags.txt")
-        if os.path.isfile(path):
-            with open(path) as f:
-                pairs = [line.strip()[2:].split("=", 1) for line in f if line.startswith("--")]
-            return {k: v for k, v in (p for p in pairs if len(p) == 2)}
-    return {}
-
-
 def load_network(weights=None, **architecture):
     """(LandmarkLSTM with weights, description).
 
@@ -42,7 +30,7 @@ def load_network(weights=None, **architecture):
     else:
         if not os.path.isfile(weights):
             raise InputError(weights, "no such file")
-        flags = _run_flags(weights)
+        flags = bundled.run_flags(weights)
         config = {"delay": int(flags.get("delay", 16)), "units": int(flags.get("units", 60)),
                   "pca_dims": int(flags.get("pca_dims", 8)),
                   "bidirectional": flags.get("bidirectional", "False") == "True"}

@@ -83,9 +83,22 @@ def load(kind, directory=WEIGHTS_DIR):
     return model
 
 
+def run_flags(weights):
+    """{name: value} of the train.py flags.txt beside a weights file (or one folder up: best/)."""
+    folder = os.path.dirname(os.path.abspath(weights))
+    for candidate in (folder, os.path.dirname(folder)):
+        path = os.path.join(candidate, "flags.txt")
+        if os.path.isfile(path):
+            with open(path) as f:
+                pairs = [line.strip()[2:].split("=", 1) for line in f if line.startswith("--")]
+            return {k: v for k, v in (p for p in pairs if len(p) == 2)}
+    return {}
+
+
 def network(kind, weights=None, width=None):
     """(network, description): `kind` ('generator' or 'expert') with `weights` at `width`
-    (default 1.0), or the embedded one when `weights` is empty.
+    (default: the --width of the train.py run the weights come from, its flags.txt beside them or
+    one folder up; else 1.0), or the embedded one when `weights` is empty.
 
     Raises:
       InputError: missing or wrong weights, or a width without weights.
@@ -99,7 +112,9 @@ def network(kind, weights=None, width=None):
     if not os.path.isfile(weights):
         raise InputError(weights, "no such file")
     build = {"generator": models.build_generator, "expert": models.build_expert}[kind]
-    model = build(1.0 if width is None else width)
+    if width is None:
+        width = float(run_flags(weights).get("width", 1.0))
+    model = build(width)
     load_weights(model, weights, f"{kind} weights of width {model.width:g}")
     return model, weights
 
