@@ -100,6 +100,7 @@ def test_embedded_predictor_opens_the_mouth_with_speech_and_not_in_silence():
     (dict(weights="w.weights.h5"), "keras"),
     (dict(who="all"), "keras"),
     (dict(sketch="s.mp4"), "landmarks"),
+    (dict(weights="my_articulation.npz"), "landmarks"),
     (dict(engine="tflite"), "tflite"),
 ])
 def test_auto_engine(options, engine):

@@ -44,17 +44,17 @@ AUTO = "auto"
 def resolve_engine(options):
     """Options with `engine` "auto" replaced by the engine to run (others are returned as they are).
 
-    With --weights: keras (generator weights, e.g. converted official ones, stay with the
-    generator); with --who all: keras (only a crop engine redraws several faces); with --sketch:
-    landmarks; otherwise the embedded models' best engine on the held-out real clips, the
+    With --sketch or an articulation model (.npz) as --weights: landmarks; with other --weights:
+    keras (generator weights, e.g. converted official ones, stay with the generator); with --who
+    all: keras (only a crop engine redraws several faces); otherwise the embedded models' best engine on the held-out real clips, the
     "default_engine" of tflipsync/weights/model.json (docs/real_faces.md).
     """
     if options.engine != AUTO:
         return options
-    if options.weights or parse_who(options.who) == "all":
+    if options.sketch or str(options.weights or "").lower().endswith(".npz"):
+        engine = "landmarks"  # the sketch draws predicted landmarks; .npz is an articulation model
+    elif options.weights or parse_who(options.who) == "all":
         engine = "keras"
-    elif options.sketch:
-        engine = "landmarks"
     else:
         from tflipsync.weights import bundled
 
