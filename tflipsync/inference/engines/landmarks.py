@@ -76,7 +76,8 @@ class LandmarkEngine:
     """ENGINES["landmarks"].build(weights, width, batch_size): the landmark predictor and the mouth warp.
 
     Args:
-      weights: a landmark model file (tflipsync.landmarks.predictor.Predictor's), None for the embedded one.
+      weights: an articulation model (.npz) or a landmark LSTM (.weights.h5), None for the embedded
+        predictor (tflipsync.landmarks.predictor.load).
       width: must be None (the landmark model has no width option here).
       batch_size: unused (frames are warped one by one).
       bank_size: the most mouth interiors kept from a video's own frames.
