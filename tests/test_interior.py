@@ -4,7 +4,7 @@ lent by a bounded bank of the clip's own open mouths; and how the warp blends it
 import cv2
 import numpy as np
 
-from test_warp import SKIN, closed_mouth_face, ring
+from test_warp import SKIN, closed_mouth_face, drop_lower_lip, outside_region, ring
 from tflipsync.inference import interior, warp
 
 WIDTH, CENTRE = 120.0, np.array([100.0, 80.0])
@@ -90,14 +90,9 @@ def test_the_warp_draws_teeth_into_an_opened_mouth_at_any_size_and_nothing_outsi
         image = cv2.resize(small[0], (int(200 * scale), int(200 * scale)), interpolation=cv2.INTER_LINEAR)
         outer, inner = (small[1] + 0.5) * scale - 0.5, (small[2] + 0.5) * scale - 0.5
         mouth_warp = warp.MouthWarp(image, outer, inner)
-        _, down = warp.mouth_axes(outer)
-        moved_outer, moved_inner = outer.copy(), inner.copy()
-        moved_outer[1:10] += 0.25 * mouth_warp.width * down
-        moved_inner[1:10] += 0.25 * mouth_warp.width * down
+        moved_outer, moved_inner = drop_lower_lip(mouth_warp, outer, inner)
         out = mouth_warp(image, moved_outer, moved_inner)
-        x0, y0, x1, y1 = mouth_warp.region
-        outside = np.ones(image.shape[:2], bool)
-        outside[y0:y1, x0:x1] = False
+        outside = outside_region(mouth_warp, image.shape[:2])
         assert np.array_equal(out[outside], image[outside])
         field = interior.opening_field(moved_inner, image.shape[:2])
         level = grey(out)
@@ -190,10 +185,7 @@ def test_the_blend_weights_change_gradually_from_frame_to_frame():
 def test_the_warp_blends_a_lent_interior_only_inside_the_opening():
     image, outer, inner = closed_mouth_face()
     mouth_warp = warp.MouthWarp(image, outer, inner)
-    _, down = warp.mouth_axes(outer)
-    moved_outer, moved_inner = outer.copy(), inner.copy()
-    moved_outer[1:10] += 0.25 * mouth_warp.width * down
-    moved_inner[1:10] += 0.25 * mouth_warp.width * down
+    moved_outer, moved_inner = drop_lower_lip(mouth_warp, outer, inner)
     green = lambda field, lips: (np.full(field.u.shape + (3,), (0, 255, 0), np.float32),  # noqa: E731
                                  np.ones(field.u.shape, np.float32), 1.0)
     out = mouth_warp(image, moved_outer, moved_inner, green)

@@ -67,18 +67,32 @@ def test_moving_the_inner_lips_apart_opens_a_dark_mouth():
     assert dark[0] < 10 and dark == sorted(dark) and dark[3] > 1.5 * dark[1]
 
 
+def drop_lower_lip(mouth_warp, outer, inner, share=0.25):
+    """(outer, inner) lips with the lower lip (points 1..9 of each ring) moved towards the chin by
+    `share` of the mouth's width: an opened mouth."""
+    _, down = warp.mouth_axes(outer)
+    moved_outer, moved_inner = outer.copy(), inner.copy()
+    moved_outer[1:10] += share * mouth_warp.width * down
+    moved_inner[1:10] += share * mouth_warp.width * down
+    return moved_outer, moved_inner
+
+
+def outside_region(mouth_warp, shape):
+    """bool `shape`: the pixels outside the warp's region (ring 3's bounding box)."""
+    x0, y0, x1, y1 = mouth_warp.region
+    outside = np.ones(shape, bool)
+    outside[y0:y1, x0:x1] = False
+    return outside
+
+
 def test_pixels_away_from_the_mouth_are_unchanged_and_there_is_no_seam():
     image, outer, inner = closed_mouth_face()
     mouth_warp = warp.MouthWarp(image, outer, inner)
-    _, down = warp.mouth_axes(outer)
-    moved_outer, moved_inner = outer.copy(), inner.copy()
-    moved_outer[1:10] += 0.25 * mouth_warp.width * down
-    moved_inner[1:10] += 0.25 * mouth_warp.width * down
+    moved_outer, moved_inner = drop_lower_lip(mouth_warp, outer, inner)
     out = mouth_warp(image, moved_outer, moved_inner)
     x0, y0, x1, y1 = mouth_warp.region
     assert x1 - x0 < 3 * 2 * HALF_WIDTH and y1 - y0 < 3 * 2 * HALF_WIDTH  # a small region around the mouth
-    outside = np.ones(image.shape[:2], bool)
-    outside[y0:y1, x0:x1] = False
+    outside = outside_region(mouth_warp, image.shape[:2])
     assert np.array_equal(out[outside], image[outside])
     assert np.abs(out[y0:y1, x0:x1].astype(int) - image[y0:y1, x0:x1]).max() > 50  # the mouth did change
 
