@@ -56,13 +56,13 @@ def clip_data(clip, measurer, cache_dir, decoder):
 def rest_and_scale(data):
     """Per clip: rest measures (2,), their spread (2,), rest points (K, 2), from the quietest frames."""
     from tflipsync.audio import frames, io as audio_io
+    from tflipsync.landmarks.mouth import rest_mouth
 
     loud = frames.log_rms(audio_io.load_wav(data["wav"]), data["fps"], len(data["opening"]))
     valid = np.all(np.isfinite(data["measures"]), axis=1)
-    order = np.argsort(np.where(valid, loud, np.inf), kind="stable")[:max(1, int(np.ceil(REST_SHARE * valid.sum())))]
-    rest = data["measures"][order].mean(axis=0)
+    rest = rest_mouth(data["measures"], valid, loud, REST_SHARE).astype(np.float64)
     spread = np.maximum(data["measures"][valid].std(axis=0), 1e-6)
-    return rest, spread, data["points"][order].mean(axis=0), valid
+    return rest, spread, rest_mouth(data["points"], valid, loud, REST_SHARE).astype(np.float64), valid
 
 
 def main(argv):

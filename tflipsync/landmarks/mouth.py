@@ -148,18 +148,20 @@ def rest_mouth(points, weight, loudness, share=REST_SHARE):
     """A clip's mouth at rest: the mean of the valid steps among its quietest `share`.
 
     Args:
-      points: (M, K, 2) normalised mouths per step; weight: (M,) > 0 where valid; loudness: (M,),
+      points: (M, K, 2) normalised mouths per step (or any (M, ...) per-step values, e.g. the
+        articulation model's (M, 2) gap and width); weight: (M,) > 0 where valid; loudness: (M,),
         e.g. the mean of each mel column (ties keep their time order).
       share: fraction of the valid steps averaged (at least one).
 
     Returns:
-      float32 (K, 2); zeros when no step is valid.
+      float32 (K, 2) (the shape of one step of `points`); zeros when no step is valid.
     """
     valid = np.asarray(weight) > 0
     keep = max(1, int(np.ceil(share * valid.sum())))
     order = np.argsort(np.where(valid, loudness, np.inf), kind="stable")[:keep]
     chosen = np.asarray(weight, np.float64)[order]
-    total = (chosen[:, None, None] * np.asarray(points, np.float64)[order]).sum(axis=0)
+    values = np.asarray(points, np.float64)[order]
+    total = (chosen.reshape(-1, *[1] * (values.ndim - 1)) * values).sum(axis=0)
     return (total / max(chosen.sum(), 1.0)).astype(np.float32)
 
 
