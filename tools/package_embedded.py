@@ -16,6 +16,13 @@ which becomes the landmarks engine's embedded predictor; --default_engine record
 `sync` and `sticker` run without --engine (chosen on the held-out real clips, docs/real_faces.md):
 
     python tools/package_embedded.py --articulation RUNS/articulation/articulation.npz --default_engine landmarks
+
+and the embedded generator as a .tflite, what `--engine tflite` runs without --weights (on LiteRT
+alone in a lite install), converted from the embedded Keras generator and measured against it
+(PSNR on the bundled example's face crops and speech windows, `example_samples`); run it again
+whenever the generator's weights change:
+
+    python tools/package_embedded.py --generator_tflite fp16
 """
 
 import json
@@ -23,8 +30,15 @@ import os
 import shutil
 import sys
 
+import numpy as np
+
 from tflipsync import files
 from tflipsync.weights.bundled import WEIGHTS_DIR, manifest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLE_FACE = os.path.join(ROOT, "examples", "astronaut.jpg")
+EXAMPLE_SPEECH = os.path.join(ROOT, "examples", "speech.wav")
+TFLITE_BATCH = 1  # the engine calls a fixed-batch file once per frame; batch 1 fits any --batch_size
 
 
 def _validation(model_dir, metric=None):
@@ -139,11 +153,92 @@ def package_articulation(model_path, out_dir=WEIGHTS_DIR, default_engine=None):
     return entry
 
 
+def example_samples(count=32, seed=0):
+    """{"mel" (count, 80, 16, 1), "face" (count, 96, 96, 6)}: generator inputs as `sync` makes them
+    from the bundled example (examples/astronaut.jpg, examples/speech.wav): the detected face's
+    padded box moved and scaled by a few pixels per sample, each crop its own reference, and
+    the mel windows of `count` frames spread over the speech at 25 fps."""
+    from tflipsync.audio import io as audio_io
+    from tflipsync.faces import crop, detect
+    from tflipsync.inference import plan
+    from tflipsync.media import images
+
+    rgb = images.read_image(EXAMPLE_FACE)
+    with detect.FaceDetector() as detector:
+        found = detector.detect(rgb)
+    if not found:
+        raise ValueError(f"{EXAMPLE_FACE}: no face found")
+    box = crop.pad_box(found[0].box, rgb.shape[:2])
+    rng = np.random.default_rng(seed)
+    crops = []
+    for _ in range(count):
+        size = (box[2:] - box[:2])[[0, 1, 0, 1]]  # (w, h, w, h)
+        moved = box + rng.integers(-4, 5, 4) * size / 96  # each edge by up to 4 crop pixels
+        crops.append(crop.face_input(rgb, crop.pad_box(moved, rgb.shape[:2], (0, 0, 0, 0))))
+    crops = np.stack(crops)  # (count, 96, 96, 3) BGR in [0, 1]
+    wav = audio_io.load_wav(EXAMPLE_SPEECH)
+    frames = max(count, int(len(wav) / 16000 * 25))
+    windows = plan.mel_windows(wav, frames, 25.0)[np.linspace(0, frames - 1, count).astype(int)]
+    return {"mel": windows[..., None].astype(np.float32),  # (count, 80, 16, 1)
+            "face": images.masked_face_input(crops, crops)}
+
+
+def generator_tflite_psnr(content, generator=None, samples=None):
+    """PSNR in dB of a generator .tflite's images against the Keras generator's (the embedded one
+    by default) on `samples` (default: `example_samples()`), run with LiteRT."""
+    from tflipsync.deploy.runtime import run_keras, run_tflite
+    from tflipsync.evaluation import metrics
+    from tflipsync.weights import bundled
+
+    generator = generator or bundled.load("generator")
+    samples = samples or example_samples()
+    image = run_tflite(content, "generator", samples, runtime="litert")[0]
+    return metrics.pooled_psnr(image, run_keras(generator, "generator", samples))
+
+
+def package_generator_tflite(mode, out_dir=WEIGHTS_DIR):
+    """Converts the embedded Keras generator to a `mode` .tflite (fp32, fp16, or int8 calibrated
+    on the bundled example) in `out_dir` (batch TFLITE_BATCH,
+    the "generate" signature only) and adds its entry "generator_tflite" to model.json: file,
+    sha256, mode, bytes, batch, the Keras weights' sha256 it was made from, and its PSNR against
+    them on the bundled example (`example_samples`)."""
+    from tflipsync.deploy import tflite
+    from tflipsync.weights import bundled
+
+    generator = bundled.load("generator", out_dir)
+    # int8 calibrates on other draws of the example than the 32 it is measured on
+    calibration = example_samples(128, seed=1) if mode == "int8" else None
+    content, _ = tflite.convert("generator", generator, mode, TFLITE_BATCH, calibration=calibration,
+                                audio_to_mel=False, log=lambda line: None)
+    psnr = generator_tflite_psnr(content, generator)
+    name = f"generator_{mode}.tflite"
+    old = manifest(out_dir)["files"].get("generator_tflite")
+    files.write_bytes(os.path.join(out_dir, name), content)
+    if old and old["file"] != name and os.path.isfile(os.path.join(out_dir, old["file"])):
+        os.remove(os.path.join(out_dir, old["file"]))
+    info = manifest(out_dir)  # read again: another entry may have been added meanwhile
+    entry = {"file": name, "sha256": files.sha256(os.path.join(out_dir, name)), "mode": mode,
+             "bytes": len(content), "batch": TFLITE_BATCH,
+             "from": {"generator_sha256": info["files"]["generator"]["sha256"]},
+             "psnr_db_vs_keras": round(float(psnr), 2),
+             "measured_on": "32 generator inputs of the bundled example (tools/package_embedded.py "
+                            "example_samples), run with ai-edge-litert",
+             "command": f"python tools/package_embedded.py --generator_tflite {mode}"}
+    info["files"]["generator_tflite"] = entry
+    _write_manifest(info, out_dir)
+    return entry
+
+
 def main(argv):
     from absl import flags
 
     del argv
     try:
+        if flags.FLAGS.generator_tflite:
+            entry = package_generator_tflite(flags.FLAGS.generator_tflite)
+            print(f"generator_tflite: {entry['file']}, {entry['bytes'] / 1e6:.2f} MB, PSNR "
+                  f"{entry['psnr_db_vs_keras']} dB vs Keras, sha256 {entry['sha256'][:12]}")
+            return 0
         if flags.FLAGS.articulation:
             entry = package_articulation(flags.FLAGS.articulation, default_engine=flags.FLAGS.default_engine)
             print(f"articulation: {entry['validation']}, sha256 {entry['sha256'][:12]}")
@@ -173,6 +268,8 @@ if __name__ == "__main__":
                         "(packaged alone, beside the others)")
     flags.DEFINE_string("corpus", None, "what the runs were trained on (recorded in model.json)")
     flags.DEFINE_string("articulation", None, "an articulation model .npz (tools/train_articulation.py)")
+    flags.DEFINE_enum("generator_tflite", None, ["fp32", "fp16", "int8"],
+                      "convert the embedded generator to a .tflite of this mode for --engine tflite")
     flags.DEFINE_enum("default_engine", None, ["keras", "tflite", "savedmodel", "landmarks"],
                       "the engine sync and sticker run without --engine (with --articulation)")
     app.run(main)

@@ -2,6 +2,7 @@
 Keras fp32 reference the exports are measured against."""
 
 import contextlib
+import importlib.util
 import warnings
 
 import numpy as np
@@ -17,12 +18,17 @@ def quiet_warnings():
         yield
 
 
-def interpreter(content, threads=2, runtime="tf"):
-    """A .tflite interpreter: runtime "tf" (tf.lite.Interpreter) or "litert" (ai-edge-litert).
+def default_runtime():
+    """The runtime .tflite files run on when none is named: "tf" where TensorFlow is installed (on
+    x86 its tf.lite.Interpreter measured faster than LiteRT 2.3 on this project's generator,
+    docs/deployment.md), else "litert" (the lite install, `pip install tflipsync` without [train])."""
+    return "tf" if importlib.util.find_spec("tensorflow") is not None else "litert"
 
-    On x86 TensorFlow's own interpreter measured faster than LiteRT 2.3 on this project's
-    generator (docs/deployment.md), so it is the default.
-    """
+
+def interpreter(content, threads=2, runtime=None):
+    """A .tflite interpreter: runtime "tf" (tf.lite.Interpreter), "litert" (ai-edge-litert) or None
+    (`default_runtime()`)."""
+    runtime = runtime or default_runtime()
     if runtime == "litert":
         from ai_edge_litert.interpreter import Interpreter
     elif runtime == "tf":
@@ -39,7 +45,7 @@ def signature_batch(runner):
     return int(runner.get_input_details()["mel"]["shape"][0])
 
 
-def run_tflite(content, kind, samples, threads=2, runtime="tf"):
+def run_tflite(content, kind, samples, threads=2, runtime=None):
     """Outputs of a .tflite's main signature on `samples` (any count; padded to its batch).
 
     Returns:

@@ -10,24 +10,28 @@ from tflipsync import files
 from tflipsync.errors import InputError
 from tflipsync.conventions import FACE_SIZE
 
+IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP")  # what read_image accepts
 
 
 def read_image(path):
-    """Reads a PNG, JPEG, BMP or GIF (first frame) as an RGB uint8 array (H, W, 3)."""
-    import tensorflow as tf
+    """Reads a PNG, JPEG, BMP, GIF (first frame) or WebP as an RGB uint8 array (H, W, 3).
+
+    Pillow decodes it (JPEG with libjpeg's accurate integer DCT), so reading a photo needs no
+    TensorFlow.
+    """
+    from PIL import Image
 
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise InputError(path, "no such file")
     if os.path.getsize(path) == 0:
         raise InputError(path, "empty file")
-    with open(path, "rb") as f:
-        data = f.read()
     try:
-        image = tf.io.decode_image(data, channels=3, expand_animations=False).numpy()
-    except (tf.errors.InvalidArgumentError, ValueError):
-        raise InputError(path, "not a readable image (PNG, JPEG, BMP or GIF)") from None
-    return image
+        with Image.open(path, formats=IMAGE_FORMATS) as image:
+            image.seek(0)  # the first frame of an animation
+            return np.asarray(image.convert("RGB"))
+    except (OSError, ValueError, SyntaxError):  # PIL.UnidentifiedImageError is an OSError
+        raise InputError(path, "not a readable image (PNG, JPEG, BMP, GIF or WebP)") from None
 
 
 def masked_face_input(target, reference):
@@ -44,13 +48,14 @@ def to_uint8_rgb(bgr_unit):
 
 def write_png(path, rgb):
     """Writes an RGB uint8 image as PNG through a temporary file, so no partial file is left."""
-    import tensorflow as tf
+    from PIL import Image
 
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise InputError(path, "the output directory does not exist")
-    files.write_bytes(path, tf.io.encode_png(np.ascontiguousarray(rgb)).numpy())
+    with files.atomic_path(path) as temporary:
+        Image.fromarray(np.ascontiguousarray(rgb, np.uint8)).save(temporary, format="PNG")
 
 
 def contact_sheet(images, columns):

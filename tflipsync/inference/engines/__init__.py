@@ -23,6 +23,7 @@ imports no engine module until one is built, so naming and checking engines cost
 
 import dataclasses
 import importlib
+import importlib.util
 import typing
 
 CROP = "crop"
@@ -84,12 +85,15 @@ class Entry:
     kind: str
     module: str
     name: str
-    runtime: str = "tensorflow"  # the library it runs on
+    runtime: tuple = ("tensorflow",)  # the libraries it can run on, the one it prefers first
 
     def load_runtime(self):
-        """Imports the library the engine runs on, so that a job's clock (frames/s end to end)
-        counts the job's work and not Python's import of the library."""
-        importlib.import_module(self.runtime)
+        """Imports the first installed library the engine runs on, so that a job's clock (frames/s
+        end to end) counts the job's work and not Python's import of the library."""
+        for name in self.runtime:
+            if importlib.util.find_spec(name.split(".")[0]) is not None:
+                importlib.import_module(name)
+                return
 
     def build(self, weights, width, batch_size):
         """The engine for `weights` (None: the embedded model) made for `width`, called with <= batch_size."""
@@ -98,7 +102,11 @@ class Entry:
 
 ENGINES = {
     "keras": Entry(CROP, "tflipsync.inference.engines.keras", "KerasEngine"),
-    "tflite": Entry(CROP, "tflipsync.inference.engines.tflite", "TFLiteEngine"),
+    # TensorFlow's tf.lite where it is installed, else LiteRT (tflipsync.deploy.runtime.default_runtime)
+    "tflite": Entry(CROP, "tflipsync.inference.engines.tflite", "TFLiteEngine",
+                    ("tensorflow", "ai_edge_litert.interpreter")),
     "savedmodel": Entry(CROP, "tflipsync.inference.engines.savedmodel", "SavedModelEngine"),
-    "landmarks": Entry(FRAME, "tflipsync.inference.engines.landmarks", "LandmarkEngine"),
+    # the face mesh runs on LiteRT; the embedded articulation model on numpy and pocketsphinx
+    "landmarks": Entry(FRAME, "tflipsync.inference.engines.landmarks", "LandmarkEngine",
+                       ("ai_edge_litert.interpreter",)),
 }

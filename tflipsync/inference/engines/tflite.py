@@ -8,38 +8,45 @@ from tflipsync.errors import InputError
 from tflipsync.inference.engines.network import NetworkEngine, pad_batch
 from tflipsync.inference.engines import short_description
 
+EMBEDDED = "generator_tflite"  # the embedded .tflite's entry in tflipsync/weights/model.json
+
 
 class TFLiteEngine(NetworkEngine):
     """A generator .tflite (`tflipsync export tflite`), its "generate" signature, any mode.
 
-    The file's fixed batch is called as many times as a batch needs. `runtime` "tf" is
-    tf.lite.Interpreter (measured faster on x86), "litert" is ai-edge-litert.
+    Without `weights` it runs the embedded generator's .tflite (`tflipsync/weights/model.json`,
+    entry "generator_tflite": made from the embedded Keras generator by tools/package_embedded.py),
+    so it needs no TensorFlow. The file's fixed batch is called as many times as a batch needs.
+    `runtime` "tf" is tf.lite.Interpreter (measured faster on x86), "litert" ai-edge-litert, None
+    the first of the two that is installed (`deploy.runtime.default_runtime`).
     """
 
-    def __init__(self, weights, width, batch_size, runtime="tf", threads=None):
-        from tflipsync.deploy import tflite
+    def __init__(self, weights, width, batch_size, runtime=None, threads=None):
         from tflipsync.deploy.runtime import interpreter, signature_batch
+        from tflipsync.weights import bundled
 
         if weights:
             if width is not None:
                 raise InputError("--width", "a .tflite file has its width built in; leave --width out")
             if not os.path.isfile(weights):
                 raise InputError(weights, "no such file")
-            with open(weights, "rb") as f:
-                content = f.read()
+            path = weights
             self.description = weights
         else:
-            from tflipsync.weights import bundled
-
-            content, _ = tflite.convert("generator", bundled.load("generator"), "fp32", batch_size,
-                                        log=lambda line: None)
-            self.description = bundled.describe() + " (converted to TFLite fp32 in memory)"
+            if width is not None:
+                raise InputError("--width", "only applies with --weights (the embedded model has its own)")
+            path = bundled.weights_path(EMBEDDED)
+            entry = bundled.manifest()["files"][EMBEDDED]
+            self.description = (f"{bundled.describe()} (its generator as TFLite {entry['mode']}, "
+                                f"{os.path.basename(path)})")
+        with open(path, "rb") as f:
+            content = f.read()
         try:
             self._runner = interpreter(content, threads or os.cpu_count() or 1,
                                        runtime).get_signature_runner("generate")
         except ValueError as err:
-            raise InputError(weights or "embedded model", f"not a generator .tflite with a 'generate' signature: "
-                                                          f"{str(err).splitlines()[0]}") from None
+            raise InputError(weights or path, f"not a generator .tflite with a 'generate' signature: "
+                                              f"{str(err).splitlines()[0]}") from None
         self._batch = signature_batch(self._runner)
         self.short_description = short_description(weights, "generator")
         self.batch_size = batch_size
