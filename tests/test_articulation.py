@@ -137,3 +137,33 @@ def test_landmark_engine_predicts_once_on_a_thread_started_before_pass_one():
     engine.begin(wav, 25.0, 25)
     engine._predicted(wav, 30.0, 30)  # other arguments: the pending prediction is not used
     assert len(engine._predictor.threads) == 4
+
+
+def test_mel_columns_are_the_mel_only_features():
+    rng = np.random.default_rng(1)
+    wav = (0.1 * rng.standard_normal(8000)).astype(np.float32)
+    spoken = rng.random((12, len(phones.PHONES)))  # phone shares stand-in: only their columns are dropped
+    mel = articulation.features(wav, 25.0, 12, inputs="mel")
+    assert mel.shape == (12, (2 * articulation.CONTEXT + 1) * frames.MEL_BANDS)
+    means = frames.frame_means(frames.log_mel(wav), 100.0, 25.0, 12)
+    both = frames.stack_context(np.concatenate([means - means.mean(axis=0), spoken], axis=1), articulation.CONTEXT)
+    assert np.array_equal(articulation.mel_columns(both), mel)
+
+
+def test_embedded_mel_only_predictor_decodes_no_phones(monkeypatch):
+    from tflipsync.audio import io as audio_io
+    from tflipsync.weights import bundled
+
+    def refuse():
+        raise AssertionError("a mel-only model must not decode phones")
+
+    monkeypatch.setattr(phones, "PhoneDecoder", refuse)
+    predictor = articulation.ArticulationPredictor(bundled.weights_path("articulation_mel"))
+    assert predictor.model.inputs == "mel" and predictor.model.weights.shape == (13 * 40, 2)
+    wav = audio_io.load_wav("examples/speech.wav")
+    wav = np.concatenate([np.zeros(16000, np.float32), wav])  # one second of silence first
+    points = predictor.predict(wav, 25.0, int(len(wav) / 16000 * 25))
+    gap, _ = articulation.mouth_measures(points)
+    rest_gap, _ = articulation.mouth_measures(predictor.mean_shape)
+    assert np.abs(gap[:20] - rest_gap).max() < 0.25 * (gap.max() - rest_gap)  # about closed in silence
+    assert gap[25:].std() > 3 * gap[:20].std()  # it moves while speaking

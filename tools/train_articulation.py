@@ -1,7 +1,7 @@
 """Fits the articulation model (tflipsync/landmarks/articulation.py) on the real corpus.
 
     python -m tools.train_articulation [--corpus_dir=../shared/corpus/real] \\
-        [--cache_dir=runs/lipmotion_cache] --out=runs/articulation/articulation.npz
+        [--cache_dir=runs/lipmotion_cache] [--inputs=mel] --out=runs/articulation/articulation.npz
 
 Each clip of the corpus's train, val and test split files is measured once (face mesh on every
 frame, `tflipsync.evaluation.lipmotion.measure_clip`, cached in --cache_dir and shared with
@@ -9,7 +9,9 @@ frame, `tflipsync.evaluation.lipmotion.measure_clip`, cached in --cache_dir and 
 (`articulation.features`, cached there too). The ridge penalty is chosen from --alphas by the
 median best-lag r (lipmotion.best_lag_r) of the predicted gap with the measured opening
 (`faces.mesh.lip_gap`) over the val clips; test clips are only scored. Writes the model and,
-beside it, a JSON report of every penalty's figures. Nothing of the corpus goes into the model
+beside it, a JSON report of every penalty's figures. With --inputs=mel the model reads the
+log-mel columns of the same cached features only (`articulation.mel_columns`: no phones, the
+model the web app runs). Nothing of the corpus goes into the model
 but its fitted arrays.
 """
 
@@ -31,6 +33,8 @@ flags.DEFINE_list("alphas", ["3000", "10000", "30000", "100000"], "ridge penalti
 flags.DEFINE_float("opening_scale", 1.6, "the rendered gap's excursion over the training speakers' median one: "
                    "1.6 was chosen on the val split by the rendered lip-motion protocol (photo mode median r "
                    "1.0: 0.468, 1.6: 0.476, 2.2: 0.423; docs/real_faces.md); it does not change the fit's r")
+flags.DEFINE_enum("inputs", "mel+phones", ["mel+phones", "mel"], "the features the model reads: the log-mel and "
+                  "the pocketsphinx phone shares, or the log-mel only")
 REST_SHARE = 0.1
 
 
@@ -48,6 +52,8 @@ def clip_data(clip, measurer, cache_dir, decoder):
     else:
         rows = articulation.features(audio_io.load_wav(clip), measured["fps"], count, decoder)
         np.save(path, rows)
+    if FLAGS.inputs == "mel":
+        rows = articulation.mel_columns(rows)
     gap, width = articulation.mouth_measures(measured["points"])
     return {"features": rows, "opening": measured["opening"], "points": measured["points"].astype(np.float64),
             "measures": np.stack([gap, width], axis=1), "wav": clip, "fps": measured["fps"]}
@@ -116,8 +122,10 @@ def main(argv):
                                 f"{len(splits['train'])} clips, {len(y)} frames with a face; research material, "
                                 "not shipped)",
                   "alpha": alpha, "val_median_r": figures["val"]["median_r"],
-                  "test_median_r": figures["test"]["median_r"], "phones": "pocketsphinx en-us allphone",
+                  "test_median_r": figures["test"]["median_r"], "inputs": FLAGS.inputs,
                   "opening_scale": FLAGS.opening_scale}
+    if FLAGS.inputs == "mel+phones":
+        model.info["phones"] = "pocketsphinx en-us allphone"
     report.update(chosen_alpha=alpha, seconds=time.perf_counter() - started)
     from tflipsync import files
 

@@ -8,6 +8,8 @@ A linear model on what is said and how it sounds, fitted on the real corpus's tr
   averaged over the frame's period, minus its mean over the utterance (the recording's colour and
   level are not speech), and the share of each pocketsphinx phone in the period
   (tflipsync/audio/phones.py); rows i - 6 .. i + 6 stacked (+-240 ms at 25 fps): 13 x 80 features.
+  A mel-only model (inputs "mel", the one the web app runs: no phone decoder there) uses the 40
+  mel columns of each stacked row only: 13 x 40 features.
 - Targets (per clip, in the normalised mouth frame of tflipsync/landmarks/mouth.py): the inner-lip
   gap (points 13-14) and the mouth width (outer corners), each minus its value at rest (the mean
   over the clip's quietest 10 % of frames by loudness), over the clip's standard deviation of it.
@@ -30,6 +32,7 @@ from tflipsync.landmarks import mouth as mouth_points
 
 CONTEXT = 6
 TARGETS = ("gap", "width")
+INPUTS = ("mel+phones", "mel")  # a model's features: the log-mel and the phone shares, or the log-mel only
 _POSITION = {int(index): k for k, index in enumerate(mouth_points.MOUTH)}
 UPPER, LOWER = _POSITION[13], _POSITION[14]  # the inner-lip midpoints in MOUTH order
 FLOOR = -0.5  # the least opening predicted, in the speaker's excursions (lips pressed a little)
@@ -55,12 +58,26 @@ def ridge(features, target, alpha):
     return weights, (float(bias) if np.ndim(bias) == 0 else bias)
 
 
-def features(wav16k, fps, count, decoder=None):
-    """float64 (count, 13 * 80) articulation features of `count` video frames of 16 kHz speech."""
+def features(wav16k, fps, count, decoder=None, inputs="mel+phones"):
+    """float64 articulation features of `count` video frames of 16 kHz speech: (count, 13 * 80)
+    for inputs "mel+phones" (per frame of the context, 40 mel then 40 phone columns), (count,
+    13 * 40) for "mel" (no phone decoding)."""
+    if inputs not in INPUTS:
+        raise ValueError(f"inputs must be one of {INPUTS}, got {inputs!r}")
     mel = frames.frame_means(frames.log_mel(wav16k), frames.SAMPLE_RATE / frames.MEL_HOP, fps, count)
     mel = mel - mel.mean(axis=0)
+    if inputs == "mel":
+        return frames.stack_context(mel, CONTEXT)
     spoken = phones.frame_phones(wav16k, fps, count, decoder)
     return frames.stack_context(np.concatenate([mel, spoken], axis=1), CONTEXT)
+
+
+def mel_columns(rows):
+    """The "mel" features (N, 13 * 40) of "mel+phones" features (N, 13 * 80): the same values
+    `features(..., inputs="mel")` gives for the same speech."""
+    rows = np.asarray(rows)
+    stacked = rows.reshape(len(rows), 2 * CONTEXT + 1, -1)  # (N, 13, 40 mel + 40 phones)
+    return stacked[:, :, :frames.MEL_BANDS].reshape(len(rows), -1)
 
 
 def mouth_measures(points):
@@ -86,6 +103,11 @@ class ArticulationModel:
         self.mean_shape = np.asarray(mean_shape, np.float32)  # (K, 2)
         self.info = dict(info or {})
 
+    @property
+    def inputs(self):
+        """The features the model reads (one of INPUTS); a model saved without the key reads both."""
+        return self.info.get("inputs", "mel+phones")
+
     def excursions(self, feature_rows):
         """(N, F) features -> (N, 2) predicted gap and width excursions (gain applied, gap floored)."""
         predicted = (((np.asarray(feature_rows) - self.mean) / self.std) @ self.weights + self.bias) * self.gain
@@ -106,7 +128,10 @@ class ArticulationModel:
             missing = [k for k in cls.ARRAYS if k not in f]
             if missing:
                 raise ValueError(f"not an articulation model (no {', '.join(missing)})")
-            return cls(*(f[k] for k in cls.ARRAYS), info=json.loads(str(f["info"])) if "info" in f else {})
+            model = cls(*(f[k] for k in cls.ARRAYS), info=json.loads(str(f["info"])) if "info" in f else {})
+        if model.inputs not in INPUTS:
+            raise ValueError(f"unknown inputs {model.inputs!r} (not one of {INPUTS})")
+        return model
 
 
 class ArticulationPredictor:
@@ -142,9 +167,9 @@ class ArticulationPredictor:
 
     def excursions(self, wav16k, fps, count):
         """(count, 2) predicted gap and width excursions of video frames 0 .. count - 1."""
-        if self._decoder is None:
+        if self._decoder is None and self.model.inputs != "mel":
             self._decoder = phones.PhoneDecoder()
-        return self.model.excursions(features(wav16k, fps, count, self._decoder))
+        return self.model.excursions(features(wav16k, fps, count, self._decoder, self.model.inputs))
 
     def predict(self, wav16k, fps, count):
         """float32 (count, K, 2): mean_shape plus the motion predicted from the speech."""
