@@ -9,7 +9,6 @@ import wave
 
 import av
 import numpy as np
-import scipy.signal
 
 from tflipsync import files
 from tflipsync.conventions import SAMPLE_RATE
@@ -44,8 +43,49 @@ def load_wav(path, sr=SAMPLE_RATE):
     samples, rate = _decode_mono(path)
     if rate != sr:
         g = math.gcd(rate, sr)
-        samples = scipy.signal.resample_poly(samples, sr // g, rate // g)
+        samples = resample_poly(samples, sr // g, rate // g)
     return np.asarray(samples, dtype=np.float32)
+
+
+def resample_poly(x, up, down, block=1 << 16):
+    """`x` (N,) resampled by `up / down` with a polyphase FIR filter, in numpy.
+
+    The same filter and alignment as scipy.signal.resample_poly's defaults (a Kaiser-windowed
+    (beta 5) sinc low-pass of 2 * 10 * max(up, down) + 1 taps at 1 / max(up, down) of Nyquist,
+    the output aligned so that sample 0 stays at time 0). It computes in float64, scipy in the
+    input's float32: the two agree within 1e-6 on samples in [-1, 1]. Written out because
+    importing scipy.signal alone costs about a second, most of a short job on the lite install;
+    it runs at about 2 minutes of audio per second (scipy: 25).
+
+    Args:
+      x: float array (N,).
+      up, down: positive integers without a common factor.
+      block: outputs computed at a time (bounds the memory to block * taps / up values).
+
+    Returns:
+      float64 array (ceil(N * up / down),).
+    """
+    x = np.asarray(x, np.float64)
+    max_rate = max(up, down)
+    half_len = 10 * max_rate
+    taps = np.arange(2 * half_len + 1) - half_len
+    h = np.sinc(taps / max_rate) / max_rate * np.kaiser(len(taps), 5.0)
+    h *= up / h.sum()  # unit gain at DC, times `up` for the zeros stuffed in
+    # Shift the filter by pre_pad zeros so that the first kept output is sample 0's.
+    pre_pad = down - half_len % down
+    h = np.concatenate([np.zeros(pre_pad), h])
+    first = (half_len + pre_pad) // down  # outputs of the filter's lead-in, dropped
+    count = -(-len(x) * up // down)
+    phases = -(-len(h) // up)
+    polyphase = np.pad(h, (0, phases * up - len(h))).reshape(phases, up).T  # (up, phases): h[p + up * i]
+    padded = np.concatenate([np.zeros(phases - 1), x, np.zeros(phases)])  # x[n] at padded[n + phases - 1]
+    out = np.empty(count)
+    for start in range(0, count, block):
+        t = (np.arange(start, min(start + block, count)) + first) * down  # up-sampled time of each output
+        base = t // up + phases - 1  # (b,) padded index of the newest input sample under tap 0
+        window = padded[np.minimum(base[:, None] - np.arange(phases), len(padded) - 1)]  # (b, phases)
+        out[start:start + len(t)] = np.einsum("bi,bi->b", window, polyphase[t % up])
+    return out
 
 
 def write_wav(path, samples, sr=SAMPLE_RATE):
