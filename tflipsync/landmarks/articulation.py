@@ -36,6 +36,10 @@ INPUTS = ("mel+phones", "mel")  # a model's features: the log-mel and the phone 
 _POSITION = {int(index): k for k, index in enumerate(mouth_points.MOUTH)}
 UPPER, LOWER = _POSITION[13], _POSITION[14]  # the inner-lip midpoints in MOUTH order
 FLOOR = -0.5  # the least opening predicted, in the speaker's excursions (lips pressed a little)
+# Speech whose loudest sample is this quiet (-60 dBFS) is silence: the mouth stays at rest. The
+# features are relative to the utterance's own mean, so without this an utterance of silence
+# alone would look like an average frame of speech (a half open mouth).
+SILENT_PEAK = 1e-3
 
 
 def ridge(features, target, alpha):
@@ -175,5 +179,8 @@ class ArticulationPredictor:
         """float32 (count, K, 2): mean_shape plus the motion predicted from the speech."""
         if count == 0:
             return np.zeros((0, *self.mean_shape.shape), np.float32)
-        motion = self.model.motion(self.excursions(wav16k, fps, count))
+        wav = np.asarray(wav16k, np.float32).reshape(-1)
+        if not wav.size or np.max(np.abs(wav)) <= SILENT_PEAK:
+            return np.repeat(self.mean_shape[None], count, axis=0)  # silence: the mouth at rest
+        motion = self.model.motion(self.excursions(wav, fps, count))
         return (self.mean_shape[None] + motion).astype(np.float32)
