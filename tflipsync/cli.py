@@ -30,6 +30,7 @@ COMMANDS = {
                                                        "(one mel step in, one mouth frame out)"),
     "synth": ("tflipsync.corpus.synth", "make a synthetic talking-face corpus (mp4 + ground truth)"),
     "preprocess": ("tflipsync.corpus.preprocess", "track faces in videos and pack clips for training"),
+    "batch-sync": ("tflipsync.batch.sync", "lip-sync every row of a CSV manifest on Apache Beam (local or a cluster)"),
 }
 
 

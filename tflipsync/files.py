@@ -16,11 +16,28 @@ import shutil
 def temporary_path(out):
     """A fresh temporary name in the output's folder that keeps the output's extension (muxers and
     Keras pick the format by extension)."""
+    folder, stem, extension = _temporary_parts(out)
+    return os.path.join(folder, f".{stem}.{os.getpid()}-{secrets.token_hex(4)}.partial{extension}")
+
+
+def _temporary_parts(out):
     folder, name = os.path.split(os.path.abspath(out))
     stem, extension = os.path.splitext(name)
     if stem.endswith(".weights"):  # Keras wants the whole `.weights.h5`
         stem, extension = stem[:-len(".weights")], ".weights" + extension
-    return os.path.join(folder, f".{stem}.{os.getpid()}-{secrets.token_hex(4)}.partial{extension}")
+    return folder, stem, extension
+
+
+def leftover_temporaries(out):
+    """Temporary files of `out` (temporary_path's names) that a killed writer left behind: a
+    SIGKILL or a lost machine runs no clean-up. Only call it where no other writer is at work on
+    `out` (a rerun of a batch, whose rows each own their output)."""
+    import re
+
+    folder, stem, extension = _temporary_parts(out)
+    pattern = re.compile(re.escape(f".{stem}.") + r"\d+-[0-9a-f]{8}" + re.escape(f".partial{extension}"))
+    names = os.listdir(folder) if os.path.isdir(folder) else []
+    return sorted(os.path.join(folder, name) for name in names if pattern.fullmatch(name))
 
 
 def remove(path):

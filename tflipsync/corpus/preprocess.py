@@ -6,15 +6,23 @@ crops and run the face mesh on frames with a face. One clip becomes one record f
 atomically, so an interrupted run leaves no half-written clip and a rerun skips finished ones.
 Clips that cannot be used are reported with their reason and skipped; the others go on.
 
-    tflipsync preprocess --input VIDEOS_DIR_OR_FILELIST --out DATA_DIR [--workers N]
+    tflipsync preprocess --input VIDEOS_DIR_OR_FILELIST_OR_GLOB --out DATA_DIR [--workers N]
+        [--runner local|direct|dataflow|flink|spark [--pipeline_options "..."]]
 
 An input folder is searched recursively for videos and its layout is kept (LRS2's
 `<group>/<id>.mp4` becomes `<group>/<id>.tfrecord`). An input file is a filelist: one video per
 line, either a path or an LRS2 entry `<group>/<id>` (first token only), relative to --data_root
-(default: the filelist's folder); `.mp4` is added where a line has no extension.
+(default: the filelist's folder); `.mp4` is added where a line has no extension. A glob
+(`videos/*/*.mp4`, `**` for any depth) keeps the layout below its last folder without a wildcard.
+
+--runner local (the default) runs --workers processes on this machine; the other runners run the
+same per-clip function (`clip_task`) as an Apache Beam pipeline (tflipsync/batch/preprocess.py,
+`pip install -e ".[beam]"`), where input and output may be on any filesystem Beam reads (gs://,
+s3://); docs/scale.md.
 """
 
 import collections
+import glob
 import json
 import multiprocessing
 import os
@@ -33,39 +41,89 @@ WINDOW = SYNC_FRAMES
 REPORT = "preprocess_report.json"
 
 
-def find_videos(input_path, data_root=None):
-    """Lists (source video, output stem relative to DATA_DIR) pairs for an input folder or filelist.
+class LocalFiles:
+    """The local filesystem as find_videos lists it (tflipsync/batch/storage.py has Beam's, for
+    gs:// and other URLs)."""
+
+    isdir = staticmethod(os.path.isdir)
+    isfile = staticmethod(os.path.isfile)
+    isabs = staticmethod(os.path.isabs)
+    join = staticmethod(os.path.join)
+
+    @staticmethod
+    def files_under(folder):
+        """Every file below `folder`, recursively, in sorted order."""
+        paths = []
+        for root, dirs, names in os.walk(folder):
+            dirs.sort()
+            paths += [os.path.join(root, name) for name in sorted(names)]
+        return paths
+
+    @staticmethod
+    def glob(pattern):
+        return sorted(path for path in glob.glob(pattern, recursive=True) if os.path.isfile(path))
+
+    @staticmethod
+    def relative(path, base):
+        return os.path.relpath(path, base)
+
+    @staticmethod
+    def dirname(path):
+        return os.path.dirname(os.path.abspath(path))
+
+    @staticmethod
+    def read_lines(path):
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read().splitlines()
+
+
+def is_glob(path):
+    """Whether an --input is a glob pattern rather than a folder or a filelist."""
+    return any(c in path for c in "*?[")
+
+
+def glob_base(pattern):
+    """The folder of a glob's matches that their layout is kept below: up to the last "/" before
+    the first wildcard."""
+    head = pattern[:min(pattern.index(c) for c in "*?[" if c in pattern)]
+    return head[:head.rfind("/") + 1] if "/" in head else "."
+
+
+def find_videos(input_path, data_root=None, filesystem=None):
+    """Lists (source video, output stem relative to DATA_DIR) pairs for an input folder, filelist
+    or glob.
+
+    Args:
+        filesystem: how to list and read paths: LocalFiles (the default) or
+            tflipsync.batch.storage.BeamFiles (any filesystem Beam reads).
 
     Raises:
-        InputError: the input is missing, or a filelist names nothing.
+        InputError: the input is missing, or a filelist or glob names nothing.
     """
-    if os.path.isdir(input_path):
-        pairs = []
-        for root, dirs, names in os.walk(input_path):
-            dirs.sort()
-            for name in sorted(names):
-                if name.lower().endswith(video.VIDEO_EXTENSIONS):
-                    path = os.path.join(root, name)
-                    pairs.append((path, os.path.splitext(os.path.relpath(path, input_path))[0]))
+    fs = filesystem or LocalFiles()
+    looked_for = "no video files found (looked for " + ", ".join(video.VIDEO_EXTENSIONS) + ")"
+    if is_glob(input_path) or fs.isdir(input_path):
+        base = glob_base(input_path) if is_glob(input_path) else input_path
+        paths = fs.glob(input_path) if is_glob(input_path) else fs.files_under(input_path)
+        pairs = [(path, os.path.splitext(fs.relative(path, base))[0]) for path in paths
+                 if path.lower().endswith(video.VIDEO_EXTENSIONS)]
         if not pairs:
-            raise InputError(input_path, "no video files found (looked for "
-                             + ", ".join(video.VIDEO_EXTENSIONS) + ")")
+            raise InputError(input_path, looked_for)
         return pairs
-    if not os.path.isfile(input_path):
+    if not fs.isfile(input_path):
         raise InputError(input_path, "no such file or folder")
-    root = data_root or os.path.dirname(os.path.abspath(input_path))
+    root = data_root or fs.dirname(input_path)
     pairs = []
-    with open(input_path, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            tokens = line.split()
-            if not tokens or tokens[0].startswith("#"):
-                continue
-            entry = tokens[0]
-            stem, extension = os.path.splitext(entry)
-            source = entry if extension else entry + ".mp4"
-            source = source if os.path.isabs(source) else os.path.join(root, source)
-            relative = os.path.basename(stem) if os.path.isabs(stem) else os.path.normpath(stem)
-            pairs.append((source, relative))
+    for line in fs.read_lines(input_path):
+        tokens = line.split()
+        if not tokens or tokens[0].startswith("#"):
+            continue
+        entry = tokens[0]
+        stem, extension = os.path.splitext(entry)
+        source = entry if extension else entry + ".mp4"
+        source = source if fs.isabs(source) else fs.join(root, source)
+        relative = os.path.basename(stem) if fs.isabs(stem) else os.path.normpath(stem)
+        pairs.append((source, relative))
     if not pairs:
         raise InputError(input_path, "filelist names no videos")
     return pairs
@@ -95,8 +153,20 @@ class _Worker:
             cls.mesh = face_mesh.FaceMesh()
 
 
-def process_clip(source, out_path):
+def load_models():
+    """Loads this process's face detector and mesh (once; process_clip does it on first use): a
+    pipeline worker calls it at set-up, so the first clip's time is the clip's own."""
+    _Worker.start()
+
+
+def process_clip(source, out_path, name=None):
     """Processes one video into a clip record.
+
+    Args:
+        source: the video file, local.
+        out_path: the record to write, local.
+        name: the video's name in the record's "source" field (default `source`; a pipeline
+            worker's local copy of a gs:// video keeps its URL).
 
     Returns:
         (status, reason): ("written", ""), or ("skipped", "<category>: <detail>") where the
@@ -160,17 +230,43 @@ def process_clip(source, out_path):
         "frames": crops, "present": present, "times": times,
         "mel_starts": [int(80.0 * t) for t in times], "boxes": crop_boxes,
         "landmarks": landmarks, "audio": wav, "mel": mel.T, "fps": info.fps,
-        "source": source, "source_size": (info.height, info.width),
+        "source": name or source, "source_size": (info.height, info.width),
     })
     return "written", ""
 
 
+def clip_task(source, out_path, name=None):
+    """process_clip for one clip of a batch: any failure becomes ("skipped", "corrupt: ..."), so one
+    clip's failure never stops the others. The one per-clip function of both the local workers and
+    the Beam pipeline (tflipsync/batch/preprocess.py)."""
+    try:
+        return process_clip(source, out_path, name)
+    except Exception as err:  # noqa: BLE001 -- one clip's failure must not stop the others
+        return "skipped", f"corrupt: {type(err).__name__}: {err}"
+
+
 def _task(args):
     source, out_path = args
-    try:
-        return source, out_path, *process_clip(source, out_path)
-    except Exception as err:  # noqa: BLE001 -- one clip's failure must not stop the others
-        return source, out_path, "skipped", f"corrupt: {type(err).__name__}: {err}"
+    return source, out_path, *clip_task(source, out_path)
+
+
+def check_models():
+    """Fails here, once, with how to fetch them, where a MediaPipe model file is missing."""
+    from tflipsync.faces import assets
+
+    for name in assets.MODELS:
+        assets.model_path(name)
+
+
+def make_summary(written, existing, skipped):
+    """The report of a run: counts, and the skipped clips as sorted [source, reason] pairs."""
+    return {"written": written, "existing": existing,
+            "skipped": sorted([source, reason] for source, reason in skipped)}
+
+
+def report_text(summary):
+    """The report file's JSON text (REPORT in the output folder)."""
+    return json.dumps(summary, indent=1)
 
 
 def preprocess(input_path, out_dir, workers=1, data_root=None, progress=True):
@@ -179,12 +275,10 @@ def preprocess(input_path, out_dir, workers=1, data_root=None, progress=True):
     Returns:
         dict with counts "written", "existing" and "skipped" (a list of (source, reason)).
     """
-    from tflipsync.faces import assets
     from tflipsync.data import records
     from tqdm import tqdm
 
-    for name in assets.MODELS:  # fails here, once, with how to fetch them
-        assets.model_path(name)
+    check_models()
     pairs = find_videos(input_path, data_root)
     todo, existing = [], 0
     for source, stem in pairs:
@@ -206,9 +300,8 @@ def preprocess(input_path, out_dir, workers=1, data_root=None, progress=True):
         for item in todo:
             written, skipped = _count(_task(item), written, skipped, bar)
     bar.close()
-    summary = {"written": written, "existing": existing,
-               "skipped": sorted([source, reason] for source, reason in skipped)}
-    files.write_bytes(os.path.join(out_dir, REPORT), json.dumps(summary, indent=1))
+    summary = make_summary(written, existing, skipped)
+    files.write_bytes(os.path.join(out_dir, REPORT), report_text(summary))
     return summary
 
 
@@ -236,17 +329,27 @@ def format_summary(summary):
 
 
 def define_flags(flag_values):
-    flags.DEFINE_string("input", None, "a folder of videos, or a filelist", flag_values=flag_values)
+    from tflipsync.batch import options as batch_options
+
+    flags.DEFINE_string("input", None, "a folder of videos, a filelist, or a glob (any filesystem Beam "
+                        "reads with a Beam --runner)", flag_values=flag_values)
     flags.DEFINE_string("out", None, "the output data folder", flag_values=flag_values)
     flags.DEFINE_string("data_root", None, "root of a filelist's relative entries "
                         "(default: the filelist's folder)", flag_values=flag_values)
-    flags.DEFINE_integer("workers", 1, "clips processed in parallel", lower_bound=1,
+    flags.DEFINE_integer("workers", 1, "clips processed in parallel (local, and --runner direct)", lower_bound=1,
                          flag_values=flag_values)
+    batch_options.define_flags(flag_values, __name__, default_runner=batch_options.LOCAL)
     flags.mark_flags_as_required(["input", "out"], flag_values=flag_values)
 
 
 def run(flag_values):
-    summary = preprocess(flag_values.input, flag_values.out, flag_values.workers,
-                         flag_values.data_root)
+    if flag_values.runner == "local":
+        summary = preprocess(flag_values.input, flag_values.out, flag_values.workers, flag_values.data_root)
+    else:
+        from tflipsync.batch import preprocess as beam_preprocess
+
+        summary = beam_preprocess.preprocess(flag_values.input, flag_values.out, flag_values.runner,
+                                             flag_values.workers, flag_values.data_root,
+                                             flag_values.pipeline_options)
     print(format_summary(summary))
     return 1 if summary["skipped"] else 0

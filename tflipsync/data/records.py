@@ -82,7 +82,8 @@ def serialize_clip(clip):
         "source": _bytes(str(clip.get("source", "")).encode()),
         "source_size": _ints(clip.get("source_size", (0, 0))),
     }
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    # deterministic: map entries in key order, so the same clip gives the same bytes in every process
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString(deterministic=True)
 
 
 def write_clip(path, clip):

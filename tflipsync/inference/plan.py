@@ -139,12 +139,14 @@ class Job:
         return [boxes[s] for boxes, present in self.people if present[s]]
 
 
-def prepare(options, wav=None):
+def prepare(options, wav=None, engine=None):
     """Reads the audio, finds the faces (pass 1) and plans the output; returns a Job.
 
     Args:
       options: Options (its `out` is not touched here).
       wav: optional 16 kHz samples to use instead of decoding options.audio (e.g. trimmed).
+      engine: optional crop engine already built for these options (a batch worker's, built once);
+        None builds one. A frame engine keeps per-job state and is always built here.
     """
     options = resolve_engine(options)
     ENGINES[options.engine].load_runtime()
@@ -160,7 +162,8 @@ def prepare(options, wav=None):
     fps = face_source.fps
     count = max(1, int(round(seconds * fps)))
     kind = ENGINES[options.engine].kind
-    engine = ENGINES[options.engine].build(options.weights, options.width, options.batch_size)
+    if engine is None or kind == FRAME:
+        engine = ENGINES[options.engine].build(options.weights, options.width, options.batch_size)
     on_frames = kind == FRAME
     silent = frame_silence(wav, count, fps, options.silence_db) if options.silence != "off" else np.zeros(count, bool)
     if on_frames:

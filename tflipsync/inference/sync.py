@@ -29,15 +29,18 @@ import contextlib
 from tflipsync.inference.options import SILENCE_MODES, Options, check_options, check_paths, parse_ints, resolve_engine
 
 
-def run_sync(options):
-    """Runs the whole job; returns a summary dict. Raises InputError for unusable input."""
+def run_sync(options, engine=None):
+    """Runs the whole job; returns a summary dict. Raises InputError for unusable input.
+
+    `engine`: optional crop engine built once for many jobs (plan.prepare).
+    """
     options = resolve_engine(options)
     check_options(options)
     check_paths(options)
     from tflipsync.media import encode
     from tflipsync.inference import pipeline, plan
 
-    job = plan.prepare(options)
+    job = plan.prepare(options, engine=engine)
     with contextlib.ExitStack() as stack:
         writer = stack.enter_context(encode.VideoWriter(options.out, job.fps, job.size, audio=options.audio))
         sketch = None
