@@ -96,3 +96,68 @@ def test_a_model_that_reads_phones_makes_no_mouth_file():
 
     with pytest.raises(InputError, match="mel-only"):
         mouth.load_model(bundled.weights_path("articulation"))
+
+
+def test_the_predictor_loader_runs_a_mouth_file_without_tensorflow(mouth_file, speech, reference):
+    import subprocess
+    import sys
+
+    script = ("import sys, numpy as np\n"
+              "from tflipsync.landmarks import predictor\n"
+              f"p = predictor.load({mouth_file!r})\n"
+              "points = p.predict(np.zeros(16000, np.float32), 25.0, 25)\n"
+              "assert type(p).__name__ == 'MouthFilePredictor' and p.delay == 0 and points.shape == (25, 40, 2)\n"
+              "print('tensorflow' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.split()[-1] == "False"
+
+
+def test_mouth_file_predictor_at_25_fps_and_resampled(mouth_file, speech, reference):
+    from tflipsync.landmarks import predictor
+
+    loaded = predictor.load(mouth_file)
+    assert np.abs(loaded.mean_shape - reference.mean_shape).max() < TOLERANCE
+    count = mouth.frame_count(len(speech))
+    at_25 = loaded.predict(speech, 25.0, count)
+    assert np.abs(at_25 - reference.predict(speech, 25.0, count)).max() < TOLERANCE
+    at_20 = loaded.predict(speech, 20.0, 100)  # frame i at 20 fps is 25 fps position 1.25 i
+    assert np.array_equal(at_20[4], at_25[5])
+    assert np.abs(at_20[1] - (0.75 * at_25[1] + 0.25 * at_25[2])).max() < 1e-6
+
+
+def test_mouth_file_predictor_refuses_frames_past_ten_seconds_and_other_files(mouth_file, speech):
+    from tflipsync.errors import InputError
+    from tflipsync.landmarks import predictor
+    from tflipsync.weights import bundled
+
+    loaded = predictor.load(mouth_file)
+    assert loaded.predict(speech, 25.0, mouth.MAX_FRAMES).shape == (mouth.MAX_FRAMES, 40, 2)
+    with pytest.raises(InputError, match=r"at most 10 s of speech .* frame 250 at 25 fps is at 10.00 s"):
+        loaded.predict(speech, 25.0, mouth.MAX_FRAMES + 1)
+    generator = bundled.weights_path("generator_tflite")
+    with pytest.raises(InputError, match="no 'mouth' signature"):
+        predictor.load(generator)
+
+
+def test_engine_auto_tells_a_mouth_file_from_a_generator_file(mouth_file):
+    from tflipsync.inference.options import Options, resolve_engine
+    from tflipsync.weights import bundled
+
+    def engine(weights):
+        return resolve_engine(Options(face="f.png", audio="a.wav", out="o.mp4", weights=weights)).engine
+
+    assert engine(mouth_file) == "landmarks"
+    assert engine(bundled.weights_path("generator_tflite")) == "tflite"
+
+
+def test_sticker_with_the_mouth_file(mouth_file, speech, tmp_path, capsys):
+    from tflipsync import cli
+    from tflipsync.audio import io as audio_io
+
+    audio = tmp_path / "speech.wav"
+    audio_io.write_wav(str(audio), speech[:24000])
+    out = tmp_path / "ref.gif"
+    status = cli.main(["sticker", "--face", "examples/astronaut.jpg", "--audio", str(audio), "--weights", mouth_file,
+                       "--out", str(out)])  # engine auto: the mouth file's signature says landmarks
+    assert status == 0 and out.stat().st_size > 0
+    assert f"model: {mouth_file}" in capsys.readouterr().out

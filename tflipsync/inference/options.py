@@ -44,15 +44,25 @@ AUTO = "auto"
 def resolve_engine(options):
     """Options with `engine` "auto" replaced by the engine to run (others are returned as they are).
 
-    With --sketch or an articulation model (.npz) as --weights: landmarks; with other --weights:
-    keras (generator weights, e.g. converted official ones, stay with the generator); with --who
-    all: keras (only a crop engine redraws several faces); otherwise the embedded models' best engine on the held-out real clips, the
+    With --sketch, an articulation model (.npz) or a mouth.tflite (a .tflite with the "mouth"
+    signature, `tflipsync export app`) as --weights: landmarks; with another .tflite: tflite (a
+    generator .tflite); with other --weights: keras (generator weights, e.g. converted official
+    ones, stay with the generator); with --who all: keras (only a crop engine redraws several
+    faces); otherwise the embedded models' best engine on the held-out real clips, the
     "default_engine" of tflipsync/weights/model.json (docs/real_faces.md).
     """
     if options.engine != AUTO:
         return options
-    if options.sketch or str(options.weights or "").lower().endswith(".npz"):
-        engine = "landmarks"  # the sketch draws predicted landmarks; .npz is an articulation model
+    weights = str(options.weights or "").lower()
+    mouth_file = False
+    if weights.endswith(".tflite"):
+        from tflipsync.landmarks.predictor import is_mouth_file
+
+        mouth_file = is_mouth_file(options.weights)
+    if options.sketch or weights.endswith(".npz") or mouth_file:
+        engine = "landmarks"  # the sketch draws predicted landmarks; .npz and mouth.tflite predict mouths
+    elif weights.endswith(".tflite"):
+        engine = "tflite"
     elif options.weights or parse_who(options.who) == "all":
         engine = "keras"
     else:

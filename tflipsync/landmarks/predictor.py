@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 
-from tflipsync.conventions import N_MELS
+from tflipsync.conventions import N_MELS, SAMPLE_RATE
 from tflipsync.errors import InputError
 from tflipsync.landmarks.mouth import SILENCE, STEP_RATE, mel_steps, steps_to_frames
 
@@ -101,13 +101,103 @@ class Predictor:
         return steps_to_frames(self.predict_steps(mel), fps, count)
 
 
+MOUTH_SIGNATURE = "mouth"  # the signature of the web app's mouth.tflite (tflipsync/deploy/mouth.py)
+
+
+def is_mouth_file(path):
+    """Whether `path` is a .tflite with a "mouth" signature (the web app's mouth.tflite); False for
+    other .tflite files (the generator's) and for files that are not .tflite."""
+    if not str(path).lower().endswith(".tflite") or not os.path.isfile(path):
+        return False
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+
+        return MOUTH_SIGNATURE in Interpreter(model_path=str(path)).get_signature_list()
+    except (ValueError, RuntimeError):
+        return False
+
+
+class MouthFilePredictor:
+    """Normalised mouth points of video frames from speech, with a mouth.tflite run by LiteRT (no
+    TensorFlow): the Predictor interface (predict, mean_shape, description, delay 0).
+
+    The file predicts frames at its own rate (25 fps: frame i at i / 25 s) from at most its pcm
+    length of speech (10 s). Other frame rates are sampled from those frames, linearly in time
+    (frame i at fps f from 25 fps frame position p = 25 i / f, between frames floor(p) and
+    floor(p) + 1); at 25 fps the file's rows are returned unchanged.
+
+    Args:
+      path: a .tflite written by `tflipsync export app` (tflipsync/deploy/mouth.py).
+
+    Raises:
+      InputError: a missing file, or a .tflite without the "mouth" signature.
+    """
+
+    delay = 0
+
+    def __init__(self, path, threads=2):
+        from ai_edge_litert.interpreter import Interpreter
+
+        if not os.path.isfile(path):
+            raise InputError(path, "no such file")
+        try:
+            interpreter = Interpreter(model_path=str(path), num_threads=threads)
+        except (ValueError, RuntimeError) as err:
+            raise InputError(path, f"not a .tflite model: {str(err).splitlines()[0]}") from None
+        if MOUTH_SIGNATURE not in interpreter.get_signature_list():
+            raise InputError(path, f"no '{MOUTH_SIGNATURE}' signature: not a mouth.tflite of `tflipsync export app`")
+        self.path = str(path)
+        self._runner = interpreter.get_signature_runner(MOUTH_SIGNATURE)
+        self.max_samples = int(self._runner.get_input_details()["pcm"]["shape"][1])
+        self.max_frames = int(self._runner.get_output_details()["points"]["shape"][1])
+        self.fps = self.max_frames * SAMPLE_RATE / self.max_samples
+        self._frame_samples = SAMPLE_RATE // int(round(self.fps))  # samples per frame of the file (640)
+        self.mean_shape = self._run(np.zeros(0, np.float32), 1)[0]  # silence gives the mouth at rest
+        self.description = f"mouth model {os.path.basename(self.path)} (mel-only articulation model, LiteRT)"
+
+    def _run(self, wav, frames):
+        """(frames, K, 2) the file's rows 0 .. frames - 1 for speech `wav` (at most max_samples)."""
+        pcm = np.zeros((1, self.max_samples), np.float32)
+        pcm[0, :len(wav)] = wav
+        points = self._runner(pcm=pcm, samples=np.array([len(wav)], np.int32))["points"]
+        return points[0, :frames]
+
+    def predict(self, wav16k, fps, count):
+        """float32 (count, K, 2) mouth points of video frames 0 .. count - 1 at `fps` (see the class).
+
+        The file sees the speech as the app gives it: all of `wav16k` (zeros appended where frames
+        past its end are asked for).
+
+        Raises:
+          InputError: frames past the file's 10 s.
+        """
+        if count < 0 or fps <= 0:
+            raise ValueError(f"count must be >= 0 and fps > 0, got {count}, {fps}")
+        if count == 0:
+            return np.zeros((0, *self.mean_shape.shape), np.float32)
+        position = np.arange(count) * (self.fps / float(fps))  # (count,) frame positions in the file's frames
+        needed = int(np.ceil(position[-1])) + 1  # the file's frames 0 .. needed - 1 are read
+        if needed > self.max_frames:
+            raise InputError(self.path, f"predicts the mouth of at most {self.max_samples / SAMPLE_RATE:g} s of speech "
+                                        f"({self.max_frames} frames at {self.fps:g} fps); frame {count - 1} at "
+                                        f"{fps:g} fps is at {(count - 1) / fps:.2f} s")
+        wav = np.asarray(wav16k, np.float32).reshape(-1)[:self.max_samples]
+        wav = np.pad(wav, (0, max(0, needed * self._frame_samples - len(wav))))
+        rows = self._run(wav, needed)
+        low = np.floor(position).astype(int)
+        share = (position - low)[:, None, None]
+        high = np.minimum(low + 1, needed - 1)
+        return np.where(share == 0, rows[low], (1 - share) * rows[low] + share * rows[high]).astype(np.float32)
+
+
 def load(weights=None):
     """The landmarks engine's mouth predictor: `predict(wav16k, fps, count)`, `mean_shape`, `description`.
 
     Args:
-      weights: an articulation model (.npz, tflipsync/landmarks/articulation.py), a landmark-LSTM
-        .weights.h5 (train.py --model=landmarks), or None: the embedded one model.json names as
-        "landmarks_default" (the one that scores best on the held-out real clips, docs/real_faces.md).
+      weights: an articulation model (.npz, tflipsync/landmarks/articulation.py), a mouth.tflite
+        (`tflipsync export app`, run by LiteRT), a landmark-LSTM .weights.h5 (train.py
+        --model=landmarks), or None: the embedded one model.json names as "landmarks_default"
+        (the one that scores best on the held-out real clips, docs/real_faces.md).
     """
     if weights is None:
         from tflipsync.weights import bundled
@@ -122,4 +212,6 @@ def load(weights=None):
         from tflipsync.landmarks.articulation import ArticulationPredictor
 
         return ArticulationPredictor(weights)
+    if str(weights).lower().endswith(".tflite"):
+        return MouthFilePredictor(weights)
     return Predictor(weights)
