@@ -6,7 +6,7 @@ import pytest
 
 from tflipsync.deploy import mouth
 
-# converting mouth.tflite (once, for the module) takes 8-13 s measured (--durations, two busy CPU cores)
+# exporting (mouth.tflite converted once, for the module) takes 11-18 s measured (--durations, two busy CPU cores)
 pytestmark = pytest.mark.slow
 
 # Measured: at most 4.8e-7 (normalised units) between the file run by LiteRT and the float64
@@ -15,11 +15,20 @@ TOLERANCE = 1e-5
 
 
 @pytest.fixture(scope="module")
-def mouth_file(tmp_path_factory):
-    """The embedded mel-only articulation model as mouth.tflite (converted once for the module)."""
-    path = tmp_path_factory.mktemp("mouth") / "mouth.tflite"
-    path.write_bytes(mouth.convert(mouth.load_model()))
-    return str(path)
+def exported(tmp_path_factory):
+    """(folder, manifest) of `export app` with the embedded mel-only model (once for the module)."""
+    from tflipsync.deploy import app
+
+    folder = tmp_path_factory.mktemp("app") / "models"
+    return str(folder), app.export(str(folder), log=lambda line: None)
+
+
+@pytest.fixture(scope="module")
+def mouth_file(exported):
+    """The exported mouth.tflite of the embedded mel-only articulation model."""
+    import os
+
+    return os.path.join(exported[0], "mouth.tflite")
 
 
 @pytest.fixture(scope="module")
@@ -161,3 +170,126 @@ def test_sticker_with_the_mouth_file(mouth_file, speech, tmp_path, capsys):
                        "--out", str(out)])  # engine auto: the mouth file's signature says landmarks
     assert status == 0 and out.stat().st_size > 0
     assert f"model: {mouth_file}" in capsys.readouterr().out
+
+
+def _litert_specs(path):
+    """[(name, index, shape, dtype)] of inputs and outputs, read with LiteRT here, not by the exporter."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=path)
+    signatures = interpreter.get_signature_list()
+    if signatures:
+        (key, names), = signatures.items()
+        runner = interpreter.get_signature_runner(key)
+        details = runner.get_input_details(), runner.get_output_details()
+        return [[(n, int(d[n]["index"]), list(d[n]["shape"]), d[n]["dtype"].__name__) for n in names[side]]
+                for side, d in zip(("inputs", "outputs"), details)]
+    return [[(d["name"], int(d["index"]), list(d["shape"]), d["dtype"].__name__) for d in details]
+            for details in (interpreter.get_input_details(), interpreter.get_output_details())]
+
+
+def test_the_manifest_describes_the_files_it_lists(exported):
+    import json
+    import os
+
+    from tflipsync import files
+    from tflipsync.faces import assets
+
+    folder, manifest = exported
+    with open(os.path.join(folder, "manifest.json")) as f:
+        assert json.load(f) == manifest
+    assert sorted(os.listdir(folder)) == sorted(["manifest.json"] + [e["file"] for e in manifest["files"].values()])
+    assert set(manifest["files"]) == {"detector", "mesh", "mouth"}
+    for entry in manifest["files"].values():
+        path = os.path.join(folder, entry["file"])
+        assert os.path.getsize(path) == entry["bytes"] and files.sha256(path) == entry["sha256"]
+        inputs, outputs = _litert_specs(path)
+        for side, specs in (("inputs", inputs), ("outputs", outputs)):
+            assert [(s["name"], s["index"], s["shape"], s["dtype"]) for s in entry[side]] == specs
+            assert all(s["meaning"] for s in entry[side])
+    for name in ("face_detection_short_range.tflite", "face_landmark.tflite"):  # copied byte for byte
+        entry = next(e for e in manifest["files"].values() if e["file"] == name)
+        assert (entry["bytes"], entry["sha256"]) == assets.MODELS[name][1:]
+    assert [s["name"] for s in manifest["files"]["mouth"]["inputs"]] == ["pcm", "samples"]
+    assert manifest["files"]["mouth"]["outputs"][0]["shape"] == [1, 250, 40, 2]
+    assert manifest["files"]["mouth"]["inputs"][0]["shape"] == [1, manifest["max_samples"]]
+    assert manifest["files"]["detector"]["min_score"] == 0.5
+
+
+def test_the_manifest_numbers_are_the_python_constants(exported, runner):
+    import tflipsync
+    from tflipsync.conventions import SAMPLE_RATE
+    from tflipsync.faces import mesh as face_mesh
+    from tflipsync.inference import warp
+    from tflipsync.landmarks import articulation, mouth as mouth_points
+    from tflipsync.weights import bundled
+
+    _, manifest = exported
+    assert (manifest["format"], manifest["tflipsync"], manifest["fps"], manifest["sample_rate"]) == (
+        1, tflipsync.__version__, 25, SAMPLE_RATE)
+    assert (manifest["max_samples"], manifest["max_frames"]) == (10 * SAMPLE_RATE, 250)
+    assert manifest["mesh"] == {"size": face_mesh.MESH_SIZE, "scale": face_mesh.MESH_SCALE}
+    geometry = manifest["geometry"]
+    assert geometry["mouth"] == list(mouth_points.MOUTH)
+    assert [geometry["mouth"][k] for k in geometry["outer"]] == list(face_mesh.OUTER_LIPS)
+    assert [geometry["mouth"][k] for k in geometry["inner"]] == list(face_mesh.INNER_LIPS)
+    assert (geometry["right_eye"], geometry["left_eye"]) == (list(mouth_points.RIGHT_EYE), list(mouth_points.LEFT_EYE))
+    model = articulation.ArticulationModel.load(bundled.weights_path("articulation_mel"))
+    assert np.array_equal(np.array(geometry["mean_shape"], np.float32), model.mean_shape)
+    silence = _run(runner, np.zeros(0, np.float32))
+    assert silence.shape == (0, 40, 2)
+    rest = runner(pcm=np.zeros((1, mouth.MAX_SAMPLES), np.float32), samples=np.array([0], np.int32))["points"][0, 0]
+    assert np.array_equal(rest, model.mean_shape)
+    numbers = manifest["warp"]
+    assert numbers["ring"] == warp.RING and numbers["opening_triangles"] == warp.OPENING_TRIANGLES
+    assert np.array_equal(np.array(numbers["triangles"]), warp.TRIANGLES)
+    assert np.array_equal(numbers["band_offsets"], warp.BAND_OFFSETS)
+    assert np.array_equal(numbers["band_follow"], warp.BAND_FOLLOW)
+    held_out = manifest["files"]["mouth"]["held_out"]
+    assert held_out["val_median_r_predicted_gap"] == model.info["val_median_r"]
+    assert manifest["files"]["mouth"]["trained_on"] == model.info["trained_on"]
+
+
+def test_export_refuses_a_folder_with_other_files_and_leaves_nothing_on_failure(tmp_path, monkeypatch):
+    import os
+
+    from tflipsync.deploy import app
+    from tflipsync.errors import InputError
+
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="holds other files"):
+        app.export(str(busy))
+    assert os.listdir(busy) == ["notes.txt"]
+
+    def broken(model):
+        raise RuntimeError("conversion failed")
+
+    monkeypatch.setattr(mouth, "convert", broken)
+    with pytest.raises(RuntimeError):
+        app.export(str(tmp_path / "new"), log=lambda line: None)
+    assert sorted(os.listdir(tmp_path)) == ["busy"]  # no output, no temporary folder
+
+
+def test_an_export_replaces_an_earlier_one(tmp_path):
+    import os
+
+    from tflipsync.deploy import app
+
+    earlier, new = tmp_path / "models", tmp_path / "new"
+    earlier.mkdir()
+    (earlier / "mouth.tflite").write_bytes(b"old")
+    (earlier / "manifest.json").write_text("{}")
+    new.mkdir()
+    (new / "mouth.tflite").write_bytes(b"new")
+    app._replace_folder(str(new), str(earlier))
+    assert os.listdir(earlier) == ["mouth.tflite"] and (earlier / "mouth.tflite").read_bytes() == b"new"
+    assert sorted(os.listdir(tmp_path)) == ["models"]
+
+
+def test_export_app_command_needs_out(capsys):
+    from tflipsync import cli
+
+    assert cli.main(["export", "app"]) == 2
+    assert "missing required flag --out" in capsys.readouterr().err

@@ -28,6 +28,7 @@ COMMANDS = {
                                                                 "(<base>/<name>/<version>/)"),
     "export landmarks": ("tflipsync.deploy.landmarks", "the landmark LSTM as a streaming .tflite "
                                                        "(one mel step in, one mouth frame out)"),
+    "export app": ("tflipsync.deploy.app", "the web app's model files (detector, mesh, mouth.tflite), manifest.json"),
     "synth": ("tflipsync.corpus.synth", "make a synthetic talking-face corpus (mp4 + ground truth)"),
     "preprocess": ("tflipsync.corpus.preprocess", "track faces in videos and pack clips for training"),
     "batch-sync": ("tflipsync.batch.sync", "lip-sync every row of a CSV manifest on Apache Beam (local or a cluster)"),
