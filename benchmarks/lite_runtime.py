@@ -221,12 +221,15 @@ def main():
     cpu = next((line.split(":", 1)[1].strip() for line in subprocess.run(["lscpu"], capture_output=True, text=True)
                 .stdout.splitlines() if line.startswith("Model name")), "unknown CPU")
     venvs = {"full": args.full, "lite": args.lite}
+    load = os.getloadavg()[0]
     figures = measure(venvs, args.repeats)
-    print(f"CPU: {cpu}, {os.cpu_count()} cores; medians of {args.repeats} runs\n")
+    load = (load, os.getloadavg()[0])
+    print(f"CPU: {cpu}, {os.cpu_count()} cores; medians of {args.repeats} runs; load average (1 min) "
+          f"{load[0]:.1f} before, {load[1]:.1f} after\n")
     print(table(figures, "full", "lite"))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"cpu": cpu, "repeats": args.repeats, "figures": figures}, f, indent=2)
+            json.dump({"cpu": cpu, "repeats": args.repeats, "load_average": load, "figures": figures}, f, indent=2)
 
 
 if __name__ == "__main__":
