@@ -75,13 +75,18 @@ def preprocess(pipeline, todo, existing, out_dir):
 
 def _report(pipeline, write, out_dir, existing, results):
     """The step that runs `write(out_dir, existing, written count, late existing count, failures)`
-    once, after every item: the counts and the failure list reach it as side inputs."""
-    side = beam.pvalue.AsSingleton
-    written = results[WRITTEN] | "count written" >> beam.combiners.Count.Globally()
-    late = results[EXISTING] | "count existing" >> beam.combiners.Count.Globally()
-    failed = results[FAILED] | "list failures" >> beam.combiners.ToList()
-    _ = (pipeline | "report" >> beam.Create([out_dir])
-         | "write report" >> beam.Map(write, existing, side(written), side(late), side(failed)))
+    once, after every item. The three outputs are gathered into one list (a single combine, so the
+    report costs one grouping after the work, not one per count)."""
+    tagged = [results[tag] | f"mark {tag}" >> beam.Map(lambda value, tag=tag: (tag, value))
+              for tag in (WRITTEN, EXISTING, FAILED)]
+    _ = (tagged | "outcomes" >> beam.Flatten() | "gather" >> beam.combiners.ToList()
+         | "write report" >> beam.Map(_write_outcomes, write, out_dir, existing))
+
+
+def _write_outcomes(outcomes, write, out_dir, existing):
+    counts = {tag: sum(1 for kind, _ in outcomes if kind == tag) for tag in (WRITTEN, EXISTING)}
+    failures = [value for kind, value in outcomes if kind == FAILED]
+    write(out_dir, existing, counts[WRITTEN], counts[EXISTING], failures)
 
 
 class SyncFn(beam.DoFn):
@@ -100,6 +105,10 @@ class SyncFn(beam.DoFn):
         from tflipsync.inference.engines import CROP, ENGINES
         from tflipsync.inference import pipeline, plan  # noqa: F401 -- loaded once, not in the first row's time
 
+        weights = self.settings.get("weights")
+        if weights and not storage.is_local(weights):  # a model file on gs:// or s3://: one copy per worker
+            self._weights = storage.local_copy(weights)
+            self.settings["weights"] = self._weights.name
         options = self._options("face", "audio", "out")
         entry = ENGINES[options.engine]
         entry.load_runtime()
@@ -107,6 +116,10 @@ class SyncFn(beam.DoFn):
         # per-video state, so each row builds its own (its predictor is loaded once and cached)
         engine = entry.build(options.weights, options.width, options.batch_size)
         self.engine = engine if entry.kind == CROP else None
+
+    def teardown(self):
+        if getattr(self, "_weights", None) is not None:
+            self._weights.close()
 
     def _options(self, face, audio, out):
         from tflipsync.inference.options import Options, check_options, resolve_engine

@@ -12,6 +12,7 @@ import shutil
 import tempfile
 
 from tflipsync import files
+from tflipsync.errors import InputError
 
 CHUNK = 1 << 20
 
@@ -119,11 +120,26 @@ def local_input(path):
     if is_local(path):
         yield path
         return
+    if not exists(path):
+        raise InputError(path, "no such file")
     with tempfile.TemporaryDirectory(prefix="tflipsync-in-") as folder:
         local = os.path.join(folder, "input" + os.path.splitext(path.rsplit("/", 1)[-1])[1])
         with _filesystems().open(path, compression_type=_uncompressed()) as source, open(local, "wb") as target:
             shutil.copyfileobj(source, target, CHUNK)
         yield local
+
+
+def local_copy(path):
+    """A named temporary file holding the bytes of the remote `path`, kept until it is closed
+    (a worker's copy of a model file, read by every row)."""
+    suffix = os.path.splitext(path.rsplit("/", 1)[-1])[1]
+    if path.rsplit("/", 1)[-1].endswith(".weights.h5"):
+        suffix = ".weights.h5"  # Keras reads the format from the whole name
+    copy = tempfile.NamedTemporaryFile(prefix="tflipsync-model-", suffix=suffix)
+    with _filesystems().open(path, compression_type=_uncompressed()) as source:
+        shutil.copyfileobj(source, copy, CHUNK)
+    copy.flush()
+    return copy
 
 
 @contextlib.contextmanager
