@@ -3,11 +3,17 @@
 # shown only when the install fails).
 #   runtime: espeak-ng (speech for `tflipsync synth`, the synthetic corpus)
 #   test:    also alsa-utils (real recorded speech, /usr/share/sounds/alsa/*.wav, for the tests)
+#   browser: also chromium (the web app's browser test drives it headless) and, where node is
+#            missing, nodejs and npm (the app's build)
 set -euo pipefail
 missing=()
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
 if [ "${1:-runtime}" = test ]; then
   [ -f /usr/share/sounds/alsa/Front_Center.wav ] || missing+=(alsa-utils)
+fi
+if [ "${1:-runtime}" = browser ]; then
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  command -v node >/dev/null 2>&1 || missing+=(nodejs npm)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 SUDO=""

@@ -19,7 +19,7 @@ export async function bench(state, repeats = { mesh: 30, mouth: 5, detector: 30 
   const matrix = geometry.cropTransform(face.face, manifest.mesh);
   const crop = geometry.meshCrop(image, matrix, manifest.mesh.size);
   const figures = { crossOriginIsolated: self.crossOriginIsolated, hardwareConcurrency: navigator.hardwareConcurrency, models: {} };
-  figures.models.face_detection_short_range = {
+  figures.models.detector = {
     'tasks-vision CPU, 1 thread': await timed(() => detectFaces(state.models.detector, canvas, image.width, image.height), repeats.detector),
   };
   const backends = [['wasm', 1], ['wasm', 2]];
@@ -28,7 +28,7 @@ export async function bench(state, repeats = { mesh: 30, mouth: 5, detector: 30 
   figures.webgpu = { navigatorGpu: Boolean(navigator.gpu), adapter: Boolean(adapter),
     adapterInfo: adapter?.info ? { vendor: adapter.info.vendor, architecture: adapter.info.architecture, description: adapter.info.description } : null };
   if (adapter) backends.push(['webgpu', 0]);
-  for (const name of ['face_landmark', 'mouth']) {
+  for (const name of ['mesh', 'mouth']) {
     figures.models[name] = {};
     for (const [accelerator, threads] of backends) {
       if (accelerator === 'wasm' && threads > 1 && !self.crossOriginIsolated) continue;

@@ -4,8 +4,11 @@
 // on screen (frames are not disposed), so only the moving mouth is stored again.
 import { GIFEncoder, quantize, applyPalette } from 'gifenc';
 
-/** GIF bytes of RGBA frames (each {width, height, data}) at `fps`, looping forever. */
-export function encodeGif(frames, fps) {
+/**
+ * GIF bytes of RGBA frames (each {width, height, data}) at `fps`, looping forever; `changed`
+ * [x0, y0, x1, y1]: where frames after the first may differ from it (default: everywhere).
+ */
+export function encodeGif(frames, fps, changed = null) {
   const { width, height } = frames[0];
   const step = Math.max(1, Math.floor(frames.length / 16));
   const picked = frames.filter((_, i) => i % step === 0);
@@ -25,16 +28,22 @@ export function encodeGif(frames, fps) {
   // GIF delays are whole centiseconds: 25 fps is exactly 4
   const delay = Math.round(100 / fps) * 10;
   let shown = null;
+  const [x0, y0, x1, y1] = changed ?? [0, 0, width, height], bw = x1 - x0;
+  const box = new Uint8ClampedArray(Math.max(bw * (y1 - y0), 0) * 4);
   frames.forEach((frame, i) => {
-    const index = applyPalette(frame.data, palette);
     if (i === 0) {
-      shown = index.slice();
-      gif.writeFrame(index, width, height, { palette: [...palette, [0, 0, 0]], delay, repeat: 0, dispose: 1 });
+      shown = applyPalette(frame.data, palette);
+      gif.writeFrame(shown, width, height, { palette: [...palette, [0, 0, 0]], delay, repeat: 0, dispose: 1 });
       return;
     }
-    for (let p = 0; p < index.length; p++) {
-      if (index[p] === shown[p]) index[p] = clear;
-      else shown[p] = index[p];
+    for (let y = y0; y < y1; y++) box.set(frame.data.subarray((y * width + x0) * 4, (y * width + x1) * 4), (y - y0) * bw * 4);
+    const part = box.length ? applyPalette(box, palette) : box;
+    const index = new Uint8Array(width * height).fill(clear);
+    for (let y = y0; y < y1; y++) {
+      for (let x = x0; x < x1; x++) {
+        const p = y * width + x, q = part[(y - y0) * bw + x - x0];
+        if (q !== shown[p]) index[p] = shown[p] = q;
+      }
     }
     gif.writeFrame(index, width, height, { delay, transparent: true, transparentIndex: clear, dispose: 1 });
   });

@@ -107,14 +107,35 @@ export function denormalise(points, t) {
   return points.map(([x, y]) => [t[0][0] * x + t[0][1] * y + t[0][2], t[1][0] * x + t[1][1] * y + t[1][2]]);
 }
 
+/** Rounds half to even, as Python's round and numpy's do. */
+export function roundEven(x) {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
 /**
- * The sticker's square (x0, y0, x1, y1) around a face box inside a frame (stickers.square_box for
- * one face): centred on the box, `scale` times its larger side, at most the frame's shorter side.
+ * The detector box padded as the Python crop is (crop.pad_box): by fractions (top, bottom, left,
+ * right) of its size, rounded, inside the frame.
+ */
+export function padBox(box, width, height, [top, bottom, left, right]) {
+  const [x0, y0, x1, y1] = box, w = x1 - x0, h = y1 - y0;
+  const clip = (v, hi) => Math.min(Math.max(v, 0), hi);
+  const out = [clip(roundEven(x0 - left * w), width), clip(roundEven(y0 - top * h), height),
+    clip(roundEven(x1 + right * w), width), clip(roundEven(y1 + bottom * h), height)];
+  out[2] = Math.max(out[2], out[0] + 1);
+  out[3] = Math.max(out[3], out[1] + 1);
+  return out;
+}
+
+/**
+ * The sticker's square (x0, y0, x1, y1) around a (padded) face box inside a frame
+ * (stickers.square_box for one face): centred on the box, `scale` times its larger side, at most
+ * the frame's shorter side.
  */
 export function squareBox(box, width, height, scale) {
   const cx = (box[0] + box[2]) / 2, cy = (box[1] + box[3]) / 2;
-  const side = Math.round(Math.min(Math.max(box[2] - box[0], box[3] - box[1]) * scale, height, width));
-  const x0 = Math.round(Math.min(Math.max(cx - side / 2, 0), width - side));
-  const y0 = Math.round(Math.min(Math.max(cy - side / 2, 0), height - side));
+  const side = roundEven(Math.min(Math.max(box[2] - box[0], box[3] - box[1]) * scale, height, width));
+  const x0 = roundEven(Math.min(Math.max(cx - side / 2, 0), width - side));
+  const y0 = roundEven(Math.min(Math.max(cy - side / 2, 0), height - side));
   return [x0, y0, x0 + side, y0 + side];
 }

@@ -18,7 +18,7 @@ async function load() {
   status('loading the models…');
   const manifest = await loadManifest();
   const [detector, mesh, mouth] = await Promise.all([
-    faceDetector(manifest), compile(manifest, 'face_landmark'), compile(manifest, 'mouth')]);
+    faceDetector(manifest), compile(manifest, 'mesh'), compile(manifest, 'mouth')]);
   state.models = { manifest, detector, mesh, mouth };
   state.loadSeconds = (performance.now() - started) / 1000;
   status(`ready (models loaded in ${state.loadSeconds.toFixed(1)} s${self.crossOriginIsolated ? ', 2 threads' : ''}): pick a photo and a speech clip`);

@@ -33,7 +33,7 @@ export async function compile(manifest, name, accelerator = 'wasm', threads = 2)
 
 /** MediaPipe Tasks' FaceDetector with the manifest's short-range BlazeFace. */
 export async function faceDetector(manifest) {
-  const info = manifest.files.face_detection_short_range;
+  const info = manifest.files.detector;
   const fileset = await FilesetResolver.forVisionTasks(at('wasm/vision'));
   return FaceDetector.createFromOptions(fileset, {
     baseOptions: { modelAssetPath: at(`models/${info.file}`), delegate: 'CPU' },

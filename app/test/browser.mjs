@@ -66,7 +66,7 @@ try {
     const s = window.tflipsync, r = s.result;
     return { count: r.count, side: r.frames[0].width, fps: s.models.manifest.fps, seconds: r.seconds,
       totalSeconds: r.totalSeconds, loadSeconds: s.loadSeconds, gifBytes: r.gif.length, box: r.face.face.box,
-      square: r.face.square, crossOriginIsolated: self.crossOriginIsolated, userAgent: navigator.userAgent,
+      square: r.face.square, region: r.region, crossOriginIsolated: self.crossOriginIsolated, userAgent: navigator.userAgent,
       resources: performance.getEntriesByType('resource').map((e) => ({ url: e.name, bytes: e.encodedBodySize })) };
   });
   const gif = await page.evaluate(() => {
