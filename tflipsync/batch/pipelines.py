@@ -1,8 +1,8 @@
 """The Beam pipelines of `tflipsync preprocess --runner=...` and `tflipsync batch-sync`.
 
 Both have the same shape: the launcher lists the work (clips or manifest rows) and what is already
-done; the pipeline spreads the rest over the workers (Reshuffle, so a runner does not fuse the whole
-job into the one worker that listed it); a DoFn does one item with the project's own single-machine
+done; the pipeline spreads the rest over the workers (Beam's Create ends in a Reshuffle, so a runner
+does not fuse the whole job into the one worker that read the list); a DoFn does one item with the project's own single-machine
 function and writes its output atomically; the failures leave as a side output, and one step at
 the end writes the report.
 
@@ -46,8 +46,8 @@ class ClipFn(beam.DoFn):
         try:
             with storage.local_input(source) as local, storage.local_output(out_path) as target:
                 status, reason = preprocess.clip_task(local, target, name=source)
-        except (InputError, OSError) as err:
-            status, reason = "skipped", f"corrupt: {err}"
+        except InputError as err:  # a remote input that is not there; a failed transfer raises, and is retried
+            status, reason = "skipped", f"corrupt: {err.problem}"
         if status == "written":
             yield source
         else:
@@ -68,7 +68,7 @@ def preprocess(pipeline, todo, existing, out_dir):
     Args:
         existing: how many clips the launcher found already done (for the report).
     """
-    results = (pipeline | "clips" >> beam.Create(todo) | "spread clips" >> beam.Reshuffle()
+    results = (pipeline | "clips" >> beam.Create(todo)  # Create(reshuffle=True): spread over the workers
                | "preprocess" >> beam.ParDo(ClipFn()).with_outputs(EXISTING, FAILED, main=WRITTEN))
     _report(pipeline, write_clip_report, out_dir, existing, results)
 
@@ -159,7 +159,7 @@ def batch_sync(pipeline, todo, existing, failures, out_dir, settings, write):
         failures: [(Row, error)] the launcher refused (duplicate outputs); they join the report.
         write: write(out_dir, existing, written, late, failures), the report writer.
     """
-    results = (pipeline | "rows" >> beam.Create(todo) | "spread rows" >> beam.Reshuffle()
+    results = (pipeline | "rows" >> beam.Create(todo)  # Create(reshuffle=True): spread over the workers
                | "sync" >> beam.ParDo(SyncFn(settings)).with_outputs(EXISTING, FAILED, main=WRITTEN))
     refused = pipeline | "refused rows" >> beam.Create(failures)
     merged = {WRITTEN: results[WRITTEN], EXISTING: results[EXISTING],
