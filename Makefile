@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # on LiteRT, no TensorFlow); tests/test_lite.py runs the commands in it.
 LITE := .venv-lite
 
-.PHONY: demo test bench setup
+.PHONY: demo test bench setup app
 
 $(VENV)/.runtime: setup.py .ci/system-deps.sh tflipsync/faces/assets.py
 	bash .ci/system-deps.sh
@@ -35,7 +35,18 @@ demo: $(VENV)/.runtime
 	$(BIN)/tflipsync sync --face examples/astronaut.jpg --audio examples/speech.wav --out out/demo.mp4
 	$(BIN)/tflipsync sticker --face examples/astronaut.jpg --audio examples/speech.wav --out out/demo.gif
 
-test: $(VENV)/.test $(LITE)/.runtime
+# The web sticker maker (app/, docs/app.md): npm packages from the lock file, the esbuild bundle
+# in app/dist, the models of `tflipsync export app`, and Chromium for its browser test.
+app/node_modules/.package-lock.json: app/package.json app/package-lock.json
+	cd app && npm ci --no-audit --no-fund
+	touch $@
+
+app: app/node_modules/.package-lock.json $(VENV)/.runtime
+	bash .ci/system-deps.sh browser
+	cd app && node build.mjs
+	$(BIN)/tflipsync export app --out app/dist/models
+
+test: $(VENV)/.test $(LITE)/.runtime app
 	$(BIN)/python -m pytest -q tests
 
 bench: $(VENV)/.test
