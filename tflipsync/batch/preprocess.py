@@ -27,7 +27,7 @@ def plan(input_path, out_dir, data_root=None):
     outputs = [storage.join(out_dir, stem + records.EXTENSION) for _, stem in pairs]
     done = storage.existing(outputs, out_dir)
     todo = [(source, out) for (source, _), out in zip(pairs, outputs) if out not in done]
-    return todo, len(pairs) - len(todo)
+    return preprocess.largest_first(todo), len(pairs) - len(todo)
 
 
 def preprocess(input_path, out_dir, runner="direct", workers=1, data_root=None, extra_options=""):

@@ -250,6 +250,18 @@ def _task(args):
     return source, out_path, *clip_task(source, out_path)
 
 
+def largest_first(todo):
+    """The (source, out_path) pairs by decreasing size of a local source: the longest clips start
+    first, so the last to finish is a short one, whether workers take clips as they free up or
+    the work is split up front (Beam's DirectRunner deals its elements out in turn)."""
+    def size(item):
+        try:
+            return os.path.getsize(item[0])
+        except (OSError, ValueError):
+            return 0  # a remote source: its place in the list is kept
+    return sorted(todo, key=size, reverse=True)
+
+
 def check_models():
     """Fails here, once, with how to fetch them, where a MediaPipe model file is missing."""
     from tflipsync.faces import assets
@@ -288,6 +300,7 @@ def preprocess(input_path, out_dir, workers=1, data_root=None, progress=True):
         else:
             todo.append((source, out_path))
     os.makedirs(out_dir, exist_ok=True)
+    todo = largest_first(todo)
     skipped, written = [], 0
     bar = tqdm(total=len(todo), unit="clip", desc="preprocess", disable=not progress)
     if workers > 1 and len(todo) > 1:
