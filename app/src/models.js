@@ -56,13 +56,20 @@ export function detectFaces(detector, image, width, height) {
   return found.sort((a, b) => area(b) - area(a));
 }
 
+/** A copy of an output tensor's values in this thread's memory (from WebGPU memory too); the tensor is freed. */
+async function readBack(tensor) {
+  const local = tensor.accelerator === 'wasm' ? tensor : await tensor.moveTo('wasm');
+  const values = local.toTypedArray().slice();
+  local.delete();
+  return values;
+}
+
 /** The face mesh on a 192x192 crop: {points: Float32Array (468 x 3, crop pixels), presence}. */
 export async function runMesh(model, crop, size) {
   const input = new Tensor(crop, [1, size, size, 3]);
   const outputs = await model.run([input]);
   input.delete();
-  const arrays = outputs.map((t) => t.toTypedArray().slice());
-  outputs.forEach((t) => t.delete());
+  const arrays = await Promise.all(outputs.map(readBack));
   arrays.sort((a, b) => b.length - a.length);
   return { points: arrays[0], presence: 1 / (1 + Math.exp(-arrays[1][0])) };
 }
@@ -77,7 +84,7 @@ export async function runMouth(model, manifest, wav) {
   };
   const outputs = await model.run('mouth', inputs);
   Object.values(inputs).forEach((t) => t.delete());
-  const points = outputs.points.toTypedArray().slice();
-  Object.values(outputs).forEach((t) => t.delete());
+  const points = await readBack(outputs.points);
+  Object.values(outputs).forEach((t) => { if (!t.deleted) t.delete(); });
   return points;
 }
