@@ -263,8 +263,15 @@ def largest_first(todo):
 
 
 def check_models():
-    """Fails here, once, with how to fetch them, where a MediaPipe model file is missing."""
+    """Fails here, once, with what to do, where TensorFlow (it writes the TFRecord clip records) or a
+    MediaPipe model file is missing."""
+    import importlib.util
+
     from tflipsync.faces import assets
+
+    if importlib.util.find_spec("tensorflow") is None:
+        raise InputError("tensorflow", "preprocess writes TFRecord clip records with TensorFlow, which the lite "
+                                       "install leaves out: pip install 'tflipsync[train]'")
 
     for name in assets.MODELS:
         assets.model_path(name)
