@@ -4,9 +4,9 @@ On the same synthetic clips, in one run: today's local path with `--workers N` (
 processes) and `--runner direct --workers N` (the DirectRunner in its multi-process mode with N SDK
 worker processes), each timed end to end from the call to the last record and the report, worker
 start-up included, with when the first and the last record appeared (start-up, then the clips, then
-the end: the report, and the workers' exit). The records of both must be byte-identical. Prints clips/s and seconds of video
-per second for each, the ratio (Beam over local) and the per-clip cost in CPU-seconds per second of
-video, the figure docs/scale.md's estimate for LRS2 starts from.
+the end: the report, and the workers' exit). The records of both must be byte-identical. Prints
+clips/s and seconds of video per second for each, the ratio (Beam over local) and the per-clip cost
+in CPU-seconds per second of video, the figure docs/scale.md's estimate for LRS2 starts from.
 
     python benchmarks/preprocess.py [--clips 20] [--workers 2] [--rounds 2] [--json out.json]
 
@@ -95,13 +95,15 @@ def main():
     }
     for name, name_runs in runs.items():
         wall, cpu = sum(run[1] for run in name_runs), sum(run[2] for run in name_runs)
-        figures[name] = {"seconds": round(wall / args.rounds, 2), "clips_per_s": round(len(sources) * args.rounds / wall, 3),
+        figures[name] = {"seconds": round(wall / args.rounds, 2),
+                         "clips_per_s": round(len(sources) * args.rounds / wall, 3),
                          "video_s_per_s": round(seconds_of_video * args.rounds / wall, 3),
                          "cpu_s_per_video_s": round(cpu / (seconds_of_video * args.rounds), 3),
                          "runs_s": [round(run[1], 2) for run in name_runs],
                          "first_record_s": [round(run[3], 2) for run in name_runs],
                          "last_record_s": [round(run[4], 2) for run in name_runs]}
-    figures["beam_over_local_throughput"] = round(figures["beam_direct"]["clips_per_s"] / figures["local"]["clips_per_s"], 3)
+    figures["beam_over_local_throughput"] = round(
+        figures["beam_direct"]["clips_per_s"] / figures["local"]["clips_per_s"], 3)
     print(f"CPU: {figures['cpu']} ({figures['cores']} cores); {len(sources)} synthetic clips, "
           f"{seconds_of_video:.1f} s of video, {args.workers} workers")
     for name, label in (("local", f"local --workers {args.workers}"),

@@ -2,9 +2,9 @@
 
 Both have the same shape: the launcher lists the work (clips or manifest rows) and what is already
 done; the pipeline spreads the rest over the workers (Beam's Create ends in a Reshuffle, so a runner
-does not fuse the whole job into the one worker that read the list); a DoFn does one item with the project's own single-machine
-function and writes its output atomically; the failures leave as a side output, and one step at
-the end writes the report.
+does not fuse the whole job into the one worker that read the list); a DoFn does one item with the
+project's own single-machine function and writes its output atomically; the failures leave as a
+side output, and one step at the end writes the report.
 
 Models load once per worker, in DoFn.setup, rather than through RunInference: an item is a whole
 video, streamed through decode, detect, redraw and encode threads inside the item's own function
