@@ -66,6 +66,9 @@ def run(tmp_path_factory):
         pytest.fail("node: not found; install Node.js 20 and npm")
     folder = tmp_path_factory.mktemp("app")
     speech = str(folder / "speech3.wav")
+    faceless = str(folder / "sky.png")  # a photo without a face: the page must say so
+    from PIL import Image
+    Image.fromarray(np.tile(np.linspace(90, 200, 320, dtype=np.uint8)[:, None, None], (1, 240, 3))).save(faceless)
     wav = audio_io.load_wav(os.path.join(ROOT, "examples", "speech.wav"))[:int(SECONDS * SAMPLE_RATE)]
     audio_io.write_wav(speech, wav)
 
@@ -74,7 +77,7 @@ def run(tmp_path_factory):
     try:
         url = server.stdout.readline().split()[-1]
         browser = ["node", os.path.join(ROOT, "app", "test", "browser.mjs"), "--url", url, "--face", FACE,
-                   "--audio", speech, "--out", str(folder / "browser"), "--chromium", CHROMIUM]
+                   "--audio", speech, "--out", str(folder / "browser"), "--chromium", CHROMIUM, "--faceless", faceless]
         if os.environ.get("APP_TEST_IDENTITY") == "1":
             browser.append("--identity")
         done = subprocess.run(browser, capture_output=True, text=True, timeout=600)
@@ -149,6 +152,11 @@ def test_the_mouth_moves_with_the_audio_energy(run):
           f"motion voiced / silent {ratio:.1f} ({motion[~silent].mean():.2f} / {motion[silent].mean():.2f})")
     assert r > MIN_ENERGY_R
     assert ratio > MIN_VOICED_RATIO
+
+
+def test_a_photo_without_a_face_is_refused_in_words(run):
+    assert run["result"]["facelessError"] == "no face found in the photo"
+    assert run["result"]["facelessStatus"] == "no face found in the photo"
 
 
 def test_nothing_is_fetched_from_outside_127_0_0_1(run):

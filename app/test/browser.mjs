@@ -3,7 +3,8 @@
 // out into --out: sticker.gif, frames.rgb (every frame, side x side x 3 bytes, in order),
 // result.json (timings, the recorded request URLs, the face box) and, with --screenshot, a
 // screenshot of the page. --bench also writes bench.json (the page's per-model figures and a
-// second sticker's time). --identity loads the page with ?test=identity (tests only: the model's
+// second sticker's time). --faceless IMAGE then gives the page a photo without a face and
+// records the message it shows (result.json's facelessError). --identity loads the page with ?test=identity (tests only: the model's
 // output replaced by the photo's own mouth).
 //
 //   node app/test/browser.mjs --url http://127.0.0.1:PORT/ --face F.jpg --audio S.wav --out DIR
@@ -17,7 +18,7 @@ const { values: args } = parseArgs({
     url: { type: 'string' }, face: { type: 'string' }, audio: { type: 'string' }, out: { type: 'string' },
     screenshot: { type: 'string' }, identity: { type: 'boolean', default: false }, bench: { type: 'boolean', default: false },
     chromium: { type: 'string', default: process.env.CHROMIUM ?? '/usr/bin/chromium' },
-    webgpu: { type: 'boolean', default: false },
+    webgpu: { type: 'boolean', default: false }, faceless: { type: 'string' },
   },
 });
 for (const name of ['url', 'face', 'audio', 'out']) if (!args[name]) throw new Error(`--${name} is required`);
@@ -96,6 +97,15 @@ try {
     await waitFor('window.tflipsync.result', 300000);
     figures.secondSticker = await page.evaluate(() => ({ totalSeconds: window.tflipsync.result.totalSeconds, seconds: window.tflipsync.result.seconds }));
     writeFileSync(join(args.out, 'bench.json'), JSON.stringify(figures, null, 1));
+  }
+  if (args.faceless) {
+    await page.evaluate(() => { window.tflipsync.result = null; window.tflipsync.photo = null; });
+    await (await page.$('#photo')).uploadFile(args.faceless);
+    await page.waitForFunction('window.tflipsync.photo', { timeout: 60000 });
+    await page.click('#make');
+    await page.waitForFunction('window.tflipsync.error || window.tflipsync.result', { timeout: 120000 });
+    summary.facelessError = await page.evaluate(() => window.tflipsync.error);
+    summary.facelessStatus = await page.evaluate(() => document.getElementById('status').textContent);
   }
   summary.requests = requests;
   writeFileSync(join(args.out, 'result.json'), JSON.stringify(summary, null, 1));
