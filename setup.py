@@ -52,9 +52,12 @@ setup(
         "train": TRAIN,
         # Request examples for TF-Serving's gRPC API (export/request_grpc.py): its protos and grpcio.
         "serving": TRAIN + ["tensorflow-serving-api==2.21.0"],
+        # Apache Beam for `preprocess --runner=...` and `batch-sync` (tflipsync/batch/). It needs
+        # protobuf < 7 and pillow < 13, which TensorFlow 2.21 and the core install allow.
+        "beam": ["apache-beam==2.77.0"],
         # PyTorch is a test-time reference only: `pip install torch==2.13.0` takes the CPU build.
         "test": TRAIN + ["pytest>=8", "torch==2.13.0", "librosa==0.11.0", "soundfile>=0.12",
-                         "tensorflow-serving-api==2.21.0"],
+                         "tensorflow-serving-api==2.21.0", "apache-beam==2.77.0"],
     },
     entry_points={"console_scripts": ["tflipsync = tflipsync.cli:main"]},
 )
