@@ -32,8 +32,13 @@ function update() {
 $('photo').addEventListener('change', async (event) => {
   const file = event.target.files[0];
   if (!file) return;
-  state.photo = await createImageBitmap(file);
-  $('photo-preview').src = URL.createObjectURL(file);
+  try {
+    state.photo = await createImageBitmap(file);
+    $('photo-preview').src = URL.createObjectURL(file);
+  } catch {
+    state.photo = null;
+    status(`${file.name}: not an image this browser can read`);
+  }
   update();
 });
 
@@ -45,16 +50,22 @@ async function setSpeech(blob, name) {
 
 $('speech').addEventListener('change', (event) => {
   const file = event.target.files[0];
-  if (file) setSpeech(file, file.name).catch((err) => status(`${file.name}: ${err.message}`));
+  if (file) setSpeech(file, file.name).catch(() => { state.speech = null; update(); status(`${file.name}: not audio this browser can decode`); });
 });
 
 $('record').addEventListener('click', async () => {
-  const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+  } catch (err) {
+    status(`no microphone: ${err.message}`);
+    return;
+  }
   const recorder = new MediaRecorder(stream), parts = [];
   recorder.ondataavailable = (e) => parts.push(e.data);
   recorder.onstop = () => {
     stream.getTracks().forEach((t) => t.stop());
-    setSpeech(new Blob(parts, { type: recorder.mimeType }), 'recording');
+    setSpeech(new Blob(parts, { type: recorder.mimeType }), 'recording').catch((err) => status(`the recording: ${err.message}`));
   };
   recorder.start();
   status('recording 3 s…');
