@@ -218,7 +218,12 @@ def test_the_manifest_describes_the_files_it_lists(exported):
 
 
 def test_the_manifest_numbers_are_the_python_constants(exported, runner):
+    import inspect
+
     import tflipsync
+    from tflipsync.faces import crop
+    from tflipsync.inference.engines import landmarks as landmarks_engine
+    from tflipsync.media import stickers
     from tflipsync.conventions import SAMPLE_RATE
     from tflipsync.faces import mesh as face_mesh
     from tflipsync.inference import warp
@@ -229,7 +234,11 @@ def test_the_manifest_numbers_are_the_python_constants(exported, runner):
     assert (manifest["format"], manifest["tflipsync"], manifest["fps"], manifest["sample_rate"]) == (
         1, tflipsync.__version__, 25, SAMPLE_RATE)
     assert (manifest["max_samples"], manifest["max_frames"]) == (10 * SAMPLE_RATE, 250)
-    assert manifest["mesh"] == {"size": face_mesh.MESH_SIZE, "scale": face_mesh.MESH_SCALE}
+    assert manifest["mesh"] == {"size": face_mesh.MESH_SIZE, "scale": face_mesh.MESH_SCALE,
+                                "min_presence": landmarks_engine.MIN_PRESENCE}
+    assert manifest["sticker"] == {
+        "side": stickers.SIDE, "scale": inspect.signature(stickers.square_box).parameters["scale"].default,
+        "padding": list(crop.CROP_PADDING)}
     geometry = manifest["geometry"]
     assert geometry["mouth"] == list(mouth_points.MOUTH)
     assert [geometry["mouth"][k] for k in geometry["outer"]] == list(face_mesh.OUTER_LIPS)
@@ -246,6 +255,7 @@ def test_the_manifest_numbers_are_the_python_constants(exported, runner):
     assert np.array_equal(np.array(numbers["triangles"]), warp.TRIANGLES)
     assert np.array_equal(numbers["band_offsets"], warp.BAND_OFFSETS)
     assert np.array_equal(numbers["band_follow"], warp.BAND_FOLLOW)
+    assert numbers["max_shift"] == inspect.signature(warp.MouthWarp).parameters["max_shift"].default
     held_out = manifest["files"]["mouth"]["held_out"]
     assert held_out["val_median_r_predicted_gap"] == model.info["val_median_r"]
     assert manifest["files"]["mouth"]["trained_on"] == model.info["trained_on"]

@@ -10,18 +10,6 @@ import { encodeGif } from './encode.js';
 
 export class InputError extends Error {}
 
-// Numbers of the Python engine that manifest.json does not carry (yet); tests/test_app_browser.py
-// checks each against its Python source. The manifest's value wins where it has one.
-const PYTHON = {
-  side: 512, // tflipsync.media.stickers.SIDE
-  scale: 1.7, // tflipsync.media.stickers.square_box's scale
-  maxShift: 0.4, // tflipsync.inference.warp.MouthWarp's max_shift
-  minPresence: 0.5, // tflipsync.inference.engines.landmarks.MIN_PRESENCE
-  padding: [0.05, 0.18, 0.05, 0.05], // tflipsync.faces.crop.CROP_PADDING (top, bottom, left, right)
-};
-const sticker = (manifest) => ({ side: manifest.sticker?.side ?? PYTHON.side, scale: manifest.sticker?.scale ?? PYTHON.scale,
-  padding: manifest.sticker?.padding ?? PYTHON.padding });
-
 /** The RGBA pixels of a decoded image (ImageBitmap or HTMLImageElement). */
 export function pixelsOf(bitmap) {
   const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
@@ -49,11 +37,11 @@ export async function measureFace(models, bitmap) {
   const face = faces[0];
   const matrix = geometry.cropTransform(face, manifest.mesh);
   const mesh = await runMesh(models.mesh, geometry.meshCrop(image, matrix, manifest.mesh.size), manifest.mesh.size);
-  if (mesh.presence < (manifest.mesh.min_presence ?? PYTHON.minPresence)) throw new InputError('the face mesh finds no face in the photo');
+  if (mesh.presence < manifest.mesh.min_presence) throw new InputError('the face mesh finds no face in the photo');
   const points = geometry.meshToFrame(mesh.points, matrix);
   const { points: rest, transform } = geometry.normalise(points, manifest.geometry);
-  const padded = geometry.padBox(face.box, image.width, image.height, sticker(manifest).padding);
-  const square = geometry.squareBox(padded, image.width, image.height, sticker(manifest).scale);
+  const padded = geometry.padBox(face.box, image.width, image.height, manifest.sticker.padding);
+  const square = geometry.squareBox(padded, image.width, image.height, manifest.sticker.scale);
   const local = (pts) => pts.map(([x, y]) => [x - square[0], y - square[1]]);
   const source = crop(image, square);
   const mouth = local(manifest.geometry.mouth.map((i) => points[i]));
@@ -61,8 +49,8 @@ export async function measureFace(models, bitmap) {
   const eyes = local([[origin[0] - axis[0] / 2, origin[1] - axis[1] / 2], [origin[0] + axis[0] / 2, origin[1] + axis[1] / 2]]);
   const pick = (pts, ids) => ids.map((k) => pts[k]);
   const warp = new MouthWarp(source, pick(mouth, manifest.geometry.outer), pick(mouth, manifest.geometry.inner), eyes,
-    manifest.warp, manifest.warp.max_shift ?? PYTHON.maxShift);
-  const resizer = new Resizer(source, sticker(manifest).side, warp.region);
+    manifest.warp, manifest.warp.max_shift);
+  const resizer = new Resizer(source, manifest.sticker.side, warp.region);
   return { face, square, source, rest, transform, warp, resizer, mesh: points };
 }
 

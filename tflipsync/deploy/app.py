@@ -116,9 +116,24 @@ def warp_numbers():
     """The warp's constants (tflipsync/inference/warp.py) as JSON lists."""
     from tflipsync.inference import warp
 
+    import inspect
+
     return {"ring": int(warp.RING), "band_offsets": [list(map(float, b)) for b in warp.BAND_OFFSETS],
             "band_follow": [float(f) for f in warp.BAND_FOLLOW], "triangles": warp.TRIANGLES.tolist(),
-            "opening_triangles": int(warp.OPENING_TRIANGLES)}
+            "opening_triangles": int(warp.OPENING_TRIANGLES),
+            "max_shift": float(inspect.signature(warp.MouthWarp).parameters["max_shift"].default)}
+
+
+def sticker_numbers():
+    """How `tflipsync sticker` frames a photo: its side, the square around the padded face box."""
+    import inspect
+
+    from tflipsync.faces import crop
+    from tflipsync.media import stickers
+
+    return {"side": int(stickers.SIDE),
+            "scale": float(inspect.signature(stickers.square_box).parameters["scale"].default),
+            "padding": [float(p) for p in crop.CROP_PADDING]}  # top, bottom, left, right
 
 
 def detector_min_score():
@@ -143,6 +158,7 @@ def build(folder, articulation_path=None, log=print):
     from tflipsync.conventions import SAMPLE_RATE
     from tflipsync.deploy import mouth
     from tflipsync.faces import assets, mesh as face_mesh
+    from tflipsync.inference.engines import landmarks as landmarks_engine
     from tflipsync.landmarks import articulation
 
     model = mouth.load_model(articulation_path)
@@ -169,9 +185,11 @@ def build(folder, articulation_path=None, log=print):
                       "other_fps": "frame i at f fps: the 25 fps rows sampled linearly at position p = 25 i / f "
                                    "(tflipsync.landmarks.predictor.MouthFilePredictor)"},
         },
-        "mesh": {"size": int(face_mesh.MESH_SIZE), "scale": float(face_mesh.MESH_SCALE)},
+        "mesh": {"size": int(face_mesh.MESH_SIZE), "scale": float(face_mesh.MESH_SCALE),
+                 "min_presence": float(landmarks_engine.MIN_PRESENCE)},
         "geometry": geometry(model.mean_shape),
         "warp": warp_numbers(),
+        "sticker": sticker_numbers(),
     }
     files.write_bytes(os.path.join(folder, MANIFEST), json.dumps(manifest, indent=1) + "\n")
     return manifest
