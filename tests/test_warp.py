@@ -67,6 +67,23 @@ def test_moving_the_inner_lips_apart_opens_a_dark_mouth():
     assert dark[0] < 10 and dark == sorted(dark) and dark[3] > 1.5 * dark[1]
 
 
+def test_without_its_own_content_the_source_opening_shows_only_the_interior():
+    """A video frame's own teeth stay out of the new opening (own_content=False); a photo's stay."""
+    image, outer, inner = closed_mouth_face()
+    outer, inner = ring(HALF_WIDTH, 1.4 * HALF_HEIGHT), ring(0.8 * HALF_WIDTH, 0.7 * HALF_HEIGHT)
+    cv2.fillPoly(image, [np.round(outer).astype(np.int32)], LIPS)
+    cv2.fillPoly(image, [np.round(inner).astype(np.int32)], (250, 250, 250))  # the source's own teeth
+    opening = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillPoly(opening, [np.round(inner).astype(np.int32)], 1)
+    middle = cv2.erode(opening, np.ones((5, 5), np.uint8)).astype(bool)
+    kept = warp.MouthWarp(image, outer, inner)(image, outer, inner)
+    filled = warp.MouthWarp(image, outer, inner, own_content=False)(image, outer, inner)
+    assert grey(kept)[middle].min() >= 245  # the identity: the source's teeth
+    assert grey(filled)[middle].mean() < 150  # the synthesised interior: a dark throat, no white block
+    lips = cv2.dilate(opening, np.ones((7, 7), np.uint8)) == 0  # away from the opening nothing differs
+    assert np.abs(filled[lips].astype(int) - kept[lips]).max() <= 1
+
+
 def drop_lower_lip(mouth_warp, outer, inner, share=0.25):
     """(outer, inner) lips with the lower lip (points 1..9 of each ring) moved towards the chin by
     `share` of the mouth's width: an opened mouth."""

@@ -111,10 +111,15 @@ class MouthWarp:
         tones that the synthesised teeth are tinted from.
       max_shift: the farthest a lip point moves, as a fraction of the mouth's width (beyond
         that the bands would fold over).
+      own_content: show the source's own mouth content (its teeth or dark interior) in the
+        opening. False fills the whole target opening with the interior (the bank's or the
+        synthesised one), so that what shows there depends on the target shape only: in a
+        video, each frame's own open or closed mouth would otherwise show through the new one.
     """
 
-    def __init__(self, frame, outer, inner, eyes=None, max_shift=0.4):
+    def __init__(self, frame, outer, inner, eyes=None, max_shift=0.4, own_content=True):
         self.size = frame.shape[:2]
+        self.own_content = own_content
         outer, inner = np.asarray(outer, np.float64), np.asarray(inner, np.float64)
         self.width = float(np.linalg.norm(outer[RING // 2] - outer[0]))
         self.max_shift = max_shift * self.width
@@ -229,7 +234,10 @@ class MouthWarp:
             return
         opening = self._opening_mask(inner - [bx0, by0], patch.shape[:2])
         move = np.float32([[1, 0, lift[0] - bx0], [0, 1, lift[1] - by0]])
-        shown = cv2.warpAffine(self._source_opening, move, (patch.shape[1], patch.shape[0]), flags=cv2.INTER_LINEAR)
+        shown = 0.0
+        if self.own_content:
+            shown = cv2.warpAffine(self._source_opening, move, (patch.shape[1], patch.shape[0]),
+                                   flags=cv2.INTER_LINEAR)
         exposed = np.clip(opening - shown, 0.0, 1.0)
         if exposed.max() < 0.02:
             return
@@ -244,10 +252,12 @@ class MouthWarp:
         texture, weight, strength = bank(field, self.palette.lips) if bank is not None else (None, 0.0, 0.0)
         if np.min(weight) < 1.0:
             # the source's own teeth or mouth end where what it showed ends: no teeth drawn below them
-            content = cv2.warpAffine(self._source_content, move, (patch.shape[1], patch.shape[0]),
-                                     flags=cv2.INTER_LINEAR)
-            depth = content.sum(axis=0)  # (w,) pixels of mouth content shown per column
-            covered = np.maximum.accumulate(content, axis=0) * interior.smoothstep(1.5, 3.0, depth)[None]
+            covered = np.zeros(patch.shape[:2], np.float32)
+            if self.own_content:
+                content = cv2.warpAffine(self._source_content, move, (patch.shape[1], patch.shape[0]),
+                                         flags=cv2.INTER_LINEAR)
+                depth = content.sum(axis=0)  # (w,) pixels of mouth content shown per column
+                covered = np.maximum.accumulate(content, axis=0) * interior.smoothstep(1.5, 3.0, depth)[None]
             if scale != 1.0:
                 covered = cv2.resize(covered, size[::-1], interpolation=cv2.INTER_AREA)
             synthesised = interior.synthesised(field, self.palette, covered, teeth=1.0 - strength)

@@ -60,6 +60,7 @@ class Plan:
     mouths: list  # per source frame: Mouth or None
     rest: list  # per source frame: (K, 2) normalised rest shape or None
     motion: np.ndarray  # (count, K, 2) normalised motion per output frame
+    video: bool = False  # more than one source frame has a mouth
 
 
 def box_detection(box):
@@ -152,7 +153,7 @@ class LandmarkEngine:
         # the source it would fill)
         measured = [m.key for m in mouths if m is not None]
         self.bank.use_only(measured if len(measured) > 1 else [])
-        return Plan(list(mouths), rest, motion)
+        return Plan(list(mouths), rest, motion, video=len(measured) > 1)
 
     def _shape(self, plan, source_index, output_index):
         """(K, 2) the normalised mouth of source frame `source_index` in output frame `output_index`."""
@@ -170,7 +171,9 @@ class LandmarkEngine:
         mouth_warp = self._warps.get(source_index)
         if mouth_warp is None:
             pixels = mouth.pixels.astype(np.float64)
-            mouth_warp = warp.MouthWarp(frame, pixels[self._outer], pixels[self._inner], mouth.eyes())
+            # a video's frames show their own mouths, unrelated to the speech: their content stays out
+            mouth_warp = warp.MouthWarp(frame, pixels[self._outer], pixels[self._inner], mouth.eyes(),
+                                        own_content=not plan.video)
             self._warps[source_index] = mouth_warp
             while len(self._warps) > 8:
                 self._warps.popitem(last=False)
