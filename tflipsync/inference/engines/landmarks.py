@@ -18,7 +18,11 @@ Unlike the crop engines, it is a frame engine (the protocols: tflipsync/inferenc
 Where the mouth opens wider than the source frame showed, its interior comes from the clip
 itself in a video: pass 1 offers every measured mouth to a bounded interior.InteriorBank (at most
 256 small textures of open mouths, chosen to cover diverse shapes), and pass 2 blends the
-entries nearest the planned inner-lip shape into the opening. A photo, and a target for which
+entries nearest the planned inner-lip shape into the opening. In a video, what the source frame
+itself shows between its lips (its own teeth or dark interior, from a mouth that moves
+unrelated to the speech) is left out: the whole opening gets the interior for the target shape,
+since the face mesh reads a frame's own teeth in a nearly closed opening as an open mouth
+(docs/real_faces.md, "What limits the motion"). A photo, and a target for which
 the clip has no open mouth of the kind, gets the interior synthesised from the face's colours
 (tflipsync/inference/interior.py).
 
