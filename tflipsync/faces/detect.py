@@ -121,11 +121,32 @@ def around(box, shape, scale=CROP_SCALE):
     return x0, y0, max(x1, x0 + 1), max(y1, y0 + 1)
 
 
+# MediaPipe Tasks' one optional dependency: `mediapipe.tasks.python.core.optional_dependencies`
+# imports TensorFlow where it is installed, only for `doc_controls.do_not_generate_docs` (a decorator
+# of its API docs), and uses a no-op decorator where TensorFlow is absent. Importing TensorFlow for it
+# costs 5-7 s of every job in the full install; `_import_tasks` gives MediaPipe that same no-op.
+_OPTIONAL = "mediapipe.tasks.python.core.optional_dependencies"
+
+
+def _import_tasks():
+    """(BaseOptions, vision) of MediaPipe Tasks, imported without pulling in TensorFlow."""
+    import sys
+    import types
+
+    if _OPTIONAL not in sys.modules and "tensorflow" not in sys.modules:
+        stand_in = types.ModuleType(_OPTIONAL)
+        stand_in.doc_controls = types.SimpleNamespace(do_not_generate_docs=lambda member: member)
+        sys.modules[_OPTIONAL] = stand_in
+    from mediapipe.tasks.python import BaseOptions, vision
+
+    return BaseOptions, vision
+
+
 class _Model:
     """One BlazeFace model in MediaPipe Tasks, run on a frame or a region of it."""
 
     def __init__(self, path, min_score):
-        from mediapipe.tasks.python import BaseOptions, vision
+        BaseOptions, vision = _import_tasks()
 
         options = vision.FaceDetectorOptions(base_options=BaseOptions(model_asset_path=path),
                                              running_mode=vision.RunningMode.IMAGE,
