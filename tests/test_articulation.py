@@ -82,10 +82,10 @@ def test_a_file_that_is_not_a_model_is_refused(tmp_path):
         articulation.ArticulationPredictor(str(tmp_path / "other.npz"))
 
 
-def test_embedded_predictor_opens_the_mouth_with_speech_and_not_in_silence():
+def assert_opens_with_speech_not_in_silence(predictor):
+    """The bundled speech after a second of silence: the mouth about closed, then moving."""
     from tflipsync.audio import io as audio_io
 
-    predictor = articulation.ArticulationPredictor()
     wav = audio_io.load_wav("examples/speech.wav")
     wav = np.concatenate([np.zeros(16000, np.float32), wav])  # one second of silence first
     points = predictor.predict(wav, 25.0, int(len(wav) / 16000 * 25))
@@ -93,6 +93,11 @@ def test_embedded_predictor_opens_the_mouth_with_speech_and_not_in_silence():
     rest_gap, _ = articulation.mouth_measures(predictor.mean_shape)
     assert np.abs(gap[:20] - rest_gap).max() < 0.25 * (gap.max() - rest_gap)  # about closed in silence
     assert gap[25:].std() > 3 * gap[:20].std()  # it moves while speaking
+
+
+def test_embedded_predictor_opens_the_mouth_with_speech_and_not_in_silence():
+    predictor = articulation.ArticulationPredictor()
+    assert_opens_with_speech_not_in_silence(predictor)
 
 
 @pytest.mark.parametrize("options,engine", [
@@ -151,7 +156,6 @@ def test_mel_columns_are_the_mel_only_features():
 
 
 def test_embedded_mel_only_predictor_decodes_no_phones(monkeypatch):
-    from tflipsync.audio import io as audio_io
     from tflipsync.weights import bundled
 
     def refuse():
@@ -160,10 +164,4 @@ def test_embedded_mel_only_predictor_decodes_no_phones(monkeypatch):
     monkeypatch.setattr(phones, "PhoneDecoder", refuse)
     predictor = articulation.ArticulationPredictor(bundled.weights_path("articulation_mel"))
     assert predictor.model.inputs == "mel" and predictor.model.weights.shape == (13 * 40, 2)
-    wav = audio_io.load_wav("examples/speech.wav")
-    wav = np.concatenate([np.zeros(16000, np.float32), wav])  # one second of silence first
-    points = predictor.predict(wav, 25.0, int(len(wav) / 16000 * 25))
-    gap, _ = articulation.mouth_measures(points)
-    rest_gap, _ = articulation.mouth_measures(predictor.mean_shape)
-    assert np.abs(gap[:20] - rest_gap).max() < 0.25 * (gap.max() - rest_gap)  # about closed in silence
-    assert gap[25:].std() > 3 * gap[:20].std()  # it moves while speaking
+    assert_opens_with_speech_not_in_silence(predictor)
