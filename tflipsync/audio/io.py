@@ -41,6 +41,11 @@ def load_wav(path, sr=SAMPLE_RATE):
     sr = int(sr)
     path = require_file(path, "an audio or video file")
     samples, rate = _decode_mono(path)
+    return resample(samples, rate, sr)
+
+
+def resample(samples, rate, sr=SAMPLE_RATE):
+    """float32 (M,): `samples` (N,) at `rate` Hz resampled to `sr` Hz (`resample_poly`)."""
     if rate != sr:
         g = math.gcd(rate, sr)
         samples = resample_poly(samples, sr // g, rate // g)

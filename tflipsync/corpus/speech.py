@@ -5,7 +5,6 @@ corpus seed and the speaker's number only; a clip's words, pauses and level come
 and the clip's number. Nothing here depends on the picture (synth.py, synth_face.py).
 """
 
-import math
 import os
 import shutil
 import subprocess
@@ -14,6 +13,7 @@ import wave
 
 import numpy as np
 
+from tflipsync.audio import io as audio_io
 from tflipsync.conventions import SAMPLE_RATE
 from tflipsync.errors import InputError
 
@@ -78,8 +78,6 @@ def speak(text, voice, rate, pitch, word_gap=0):
     Raises:
         InputError: espeak-ng is missing or fails.
     """
-    import scipy.signal
-
     with tempfile.TemporaryDirectory(prefix="tflipsync-synth-") as scratch:
         path = os.path.join(scratch, "speech.wav")
         command = [espeak_path(), "-v", voice, "-s", str(rate), "-p", str(pitch), "-g", str(word_gap),
@@ -93,8 +91,7 @@ def speak(text, voice, rate, pitch, word_gap=0):
     if width != 2:
         raise InputError("espeak-ng", f"unexpected {8 * width}-bit wav output")
     samples = pcm.reshape(-1, channels).mean(axis=1, dtype=np.float64) / 32768.0
-    g = math.gcd(rate_hz, SAMPLE_RATE)
-    return scipy.signal.resample_poly(samples, SAMPLE_RATE // g, rate_hz // g).astype(np.float32)
+    return audio_io.resample(samples, rate_hz, SAMPLE_RATE)
 
 
 def speaker_voice(seed, speaker):
