@@ -20,12 +20,17 @@ def temporary_path(out):
     return os.path.join(folder, f".{stem}.{os.getpid()}-{secrets.token_hex(4)}.partial{extension}")
 
 
+def extension(name):
+    """The extension a reader picks the format by: `os.path.splitext`'s, but all of `.weights.h5`
+    (Keras wants the whole of it)."""
+    stem, ext = os.path.splitext(name)
+    return ".weights" + ext if stem.endswith(".weights") else ext
+
+
 def _temporary_parts(out):
     folder, name = os.path.split(os.path.abspath(out))
-    stem, extension = os.path.splitext(name)
-    if stem.endswith(".weights"):  # Keras wants the whole `.weights.h5`
-        stem, extension = stem[:-len(".weights")], ".weights" + extension
-    return folder, stem, extension
+    ext = extension(name)
+    return folder, name[:len(name) - len(ext)], ext
 
 
 def leftover_temporaries(out):

@@ -132,10 +132,7 @@ def local_input(path):
 def local_copy(path):
     """A named temporary file holding the bytes of the remote `path`, kept until it is closed
     (a worker's copy of a model file, read by every row)."""
-    suffix = os.path.splitext(path.rsplit("/", 1)[-1])[1]
-    if path.rsplit("/", 1)[-1].endswith(".weights.h5"):
-        suffix = ".weights.h5"  # Keras reads the format from the whole name
-    copy = tempfile.NamedTemporaryFile(prefix="tflipsync-model-", suffix=suffix)
+    copy = tempfile.NamedTemporaryFile(prefix="tflipsync-model-", suffix=files.extension(path.rsplit("/", 1)[-1]))
     with _filesystems().open(path, compression_type=_uncompressed()) as source:
         shutil.copyfileobj(source, copy, CHUNK)
     copy.flush()
