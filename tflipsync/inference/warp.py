@@ -135,16 +135,17 @@ class MouthWarp:
         x0, y0, x1, y1 = self.region
         self._ys, self._xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)  # (h, w) each: the region's pixels
         self.palette = self._palette(frame, outer, inner, fixed, eyes)
-        self._source_opening = self._opening_mask(inner - [x0, y0], (y1 - y0, x1 - x0))
-        # the source's own mouth content: its teeth (lighter than the lips), or its dark interior
-        # if it is open (the mesh's inner lips of a closed mouth enclose a sliver of lip and the
-        # dark line between the lips)
-        brightness = cv2.cvtColor(frame[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY).astype(np.float32)
-        lips = float(interior.luminance(self.palette.lips))
-        content = interior.smoothstep(12.0, 30.0, brightness - lips)
-        if interior.relative_opening(inner) > 0.12:
-            content = np.maximum(content, interior.smoothstep(30.0, 60.0, lips - brightness))
-        self._source_content = self._source_opening * content
+        if own_content:  # only what the source shows in its opening is ever drawn from these
+            self._source_opening = self._opening_mask(inner - [x0, y0], (y1 - y0, x1 - x0))
+            # the source's own mouth content: its teeth (lighter than the lips), or its dark interior
+            # if it is open (the mesh's inner lips of a closed mouth enclose a sliver of lip and the
+            # dark line between the lips)
+            brightness = cv2.cvtColor(frame[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY).astype(np.float32)
+            lips = float(interior.luminance(self.palette.lips))
+            content = interior.smoothstep(12.0, 30.0, brightness - lips)
+            if interior.relative_opening(inner) > 0.12:
+                content = np.maximum(content, interior.smoothstep(30.0, 60.0, lips - brightness))
+            self._source_content = self._source_opening * content
 
     @staticmethod
     def _opening_mask(inner, shape):
